@@ -1,0 +1,1 @@
+"""Other pools' vocabularies on PoolScope's engine (``from core.compat import threadpool``)."""

@@ -1,0 +1,167 @@
+"""Events: what a pool tells the world about its tasks and workers.
+
+Every change of a task or worker is one ``Event``, emitted by the thread that
+made the change (a worker, the submitter, the watchdog, a manager thread).
+Consumers take them in one of two ways::
+
+    pool.events.subscribe(fn)     fn(event) runs in the emitting thread: keep it cheap
+    buffer = pool.events.buffer() a bounded deque; drain it in batches from any thread
+
+Events are tuples: creating one costs little more than a tuple, which matters
+when a pool finishes tens of thousands of tasks a second.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+__all__ = ["Event", "EventBuffer", "EventBus", "EventKind"]
+
+log = logging.getLogger(__name__)
+
+
+class EventKind(StrEnum):
+    TASK_SUBMITTED = "task_submitted"
+    TASK_STARTED = "task_started"
+    TASK_PROGRESS = "task_progress"
+    TASK_DONE = "task_done"
+    TASK_FAILED = "task_failed"
+    TASK_CANCELLED = "task_cancelled"
+    WORKER_STARTED = "worker_started"
+    WORKER_BUSY = "worker_busy"
+    WORKER_IDLE = "worker_idle"
+    WORKER_DISMISSED = "worker_dismissed"
+    WORKER_ABANDONED = "worker_abandoned"
+    WORKER_EXITED = "worker_exited"
+    WORKER_JOINED = "worker_joined"
+    POOL_PAUSED = "pool_paused"
+    POOL_RESUMED = "pool_resumed"
+    POOL_SHUT_DOWN = "pool_shut_down"
+    CALLBACK_FAILED = "callback_failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TASK_ENDINGS = frozenset({EventKind.TASK_DONE, EventKind.TASK_FAILED, EventKind.TASK_CANCELLED})
+
+
+class Event(NamedTuple):
+    """One change. ``seq`` counts the pool's events from 1, so a consumer can
+    tell when a bounded buffer dropped some.
+
+    ``payload`` by kind: TASK_SUBMITTED the ``Task`` (read its fixed fields:
+    label, fn, args, attempt, retry_of); TASK_PROGRESS ``(fraction, message)``;
+    TASK_DONE the result; TASK_FAILED and TASK_CANCELLED the ``TaskError``;
+    WORKER_STARTED the ``WorkerInfo``; CALLBACK_FAILED the ``TaskError`` of the
+    callback; otherwise ``None``.
+    """
+
+    seq: int
+    kind: EventKind
+    time: float
+    task_id: int | None
+    worker_id: int | None
+    payload: Any = None
+
+
+Subscriber = Callable[[Event], object]
+_new_tuple = tuple.__new__
+_now = time.time
+
+
+class EventBus:
+    """Fans each event out to its subscribers, in the emitting thread."""
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._next_seq = itertools.count(1).__next__
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(event)`` for every event from now on; returns a function
+        that unsubscribes. ``fn`` runs in worker threads: it must be cheap and
+        thread-safe, and what it raises is logged, never passed on."""
+        self._subscribers = (*self._subscribers, fn)
+
+        def unsubscribe() -> None:
+            self._subscribers = tuple(s for s in self._subscribers if s is not fn)
+
+        return unsubscribe
+
+    def buffer(self, maxlen: int = 1_000_000) -> EventBuffer:
+        """A new bounded buffer that receives every event from now on."""
+        buf = EventBuffer(maxlen)
+        buf._unsubscribe = self.subscribe(buf._append)
+        return buf
+
+    def emit(
+        self,
+        kind: EventKind,
+        task_id: int | None = None,
+        worker_id: int | None = None,
+        payload: Any = None,
+    ) -> Event:
+        # tuple.__new__ directly: NamedTuple's own __new__ is a Python call.
+        event = _new_tuple(Event, (self._next_seq(), kind, _now(), task_id, worker_id, payload))
+        for fn in self._subscribers:
+            try:
+                fn(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", fn, kind)
+        return event
+
+
+class EventBuffer:
+    """A bounded, thread-safe queue of events, drained in batches.
+
+    Appends come from many threads and never block; when the buffer is full
+    the oldest events are dropped and ``dropped`` counts them (found from the
+    gaps in ``Event.seq``), so a stalled consumer costs memory up to
+    ``maxlen`` and no more.
+    """
+
+    def __init__(self, maxlen: int) -> None:
+        self._events: deque[Event] = deque(maxlen=maxlen)
+        self._append = self._events.append
+        self._unsubscribe: Callable[[], None] = lambda: None
+        self._first_seq = 0
+        self._last_seq = 0
+        self._received = 0
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @property
+    def dropped(self) -> int:
+        """How many events were lost to the bound so far (as of the last drain)."""
+        if not self._received:
+            return 0
+        return max(0, self._last_seq - self._first_seq + 1 - self._received)
+
+    def drain(self, limit: int | None = None) -> list[Event]:
+        """Take up to ``limit`` events (all, when None), oldest first.
+
+        Meant for one consumer at a time."""
+        events = self._events
+        popleft = events.popleft
+        count = len(events) if limit is None else min(limit, len(events))
+        batch = [popleft() for _ in range(count)]
+        if batch:
+            # Concurrent emitters may append slightly out of seq order.
+            seqs = [e.seq for e in batch]
+            low, high = min(seqs), max(seqs)
+            if not self._received or low < self._first_seq:
+                self._first_seq = low
+            self._last_seq = max(self._last_seq, high)
+            self._received += count
+        return batch
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._unsubscribe()

@@ -1,0 +1,126 @@
+"""Pool events as Qt signals, delivered on the thread that owns the QObject.
+
+The one module of ``core`` that imports Qt (QtCore only). Workers never touch
+Qt: they append events to a bounded buffer; a QTimer here drains it in
+batches, about 30 times a second, and emits. So a pool finishing tens of
+thousands of tasks a second costs the GUI thread one drain per tick, never
+one cross-thread signal per task::
+
+    worker threads ──append──► EventBuffer ──QTimer tick──► PoolSignals
+                                                             ├─ events_batched(list)
+                                                             ├─ task_* / worker_changed (when connected)
+                                                             └─ stats_changed(PoolStats)
+
+Task callbacks (``apply_async(callback=…)``) of a pool with PoolSignals
+attached are queued here too and run on the same thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QMetaMethod, QObject, QTimer, Signal
+
+from .events import EventKind
+
+if TYPE_CHECKING:
+    from .events import Event
+    from .pool import Pool
+
+__all__ = ["PoolSignals"]
+
+log = logging.getLogger(__name__)
+
+_WORKER_KINDS = frozenset(k for k in EventKind if k.value.startswith("worker_"))
+
+
+class PoolSignals(QObject):
+    """Drains ``pool``'s events every ``interval_ms`` and emits them as signals.
+
+    ``max_batch`` caps the events handled per tick, so a storm of events
+    cannot freeze the event loop; what is left waits for the next tick.
+    """
+
+    #: every drained event, oldest first (list[Event])
+    events_batched = Signal(list)
+    task_submitted = Signal(object)
+    task_started = Signal(object)
+    task_progressed = Signal(object)
+    task_finished = Signal(object)
+    task_failed = Signal(object)
+    task_cancelled = Signal(object)
+    #: any worker event (started, busy, idle, dismissed, abandoned, exited, joined)
+    worker_changed = Signal(object)
+    #: PoolStats, once per tick
+    stats_changed = Signal(object)
+
+    def __init__(
+        self,
+        pool: Pool,
+        parent: QObject | None = None,
+        interval_ms: int = 33,
+        max_batch: int = 20_000,
+        max_callbacks: int = 2_000,
+    ) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        self.max_batch = max_batch
+        self.max_callbacks = max_callbacks
+        self._buffer = pool.events.buffer()
+        self._callbacks: deque[Callable[[], object]] = deque()
+        pool.callback_sink = self._callbacks.append
+        self._per_kind = {
+            EventKind.TASK_SUBMITTED: self.task_submitted,
+            EventKind.TASK_STARTED: self.task_started,
+            EventKind.TASK_PROGRESS: self.task_progressed,
+            EventKind.TASK_DONE: self.task_finished,
+            EventKind.TASK_FAILED: self.task_failed,
+            EventKind.TASK_CANCELLED: self.task_cancelled,
+            **{kind: self.worker_changed for kind in _WORKER_KINDS},
+        }
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.drain)
+        self._timer.start()
+
+    @property
+    def dropped(self) -> int:
+        """Events lost because the buffer overflowed between ticks."""
+        return self._buffer.dropped
+
+    def drain(self) -> list[Event]:
+        """One tick: emit what the pool reported since the last one."""
+        batch = self._buffer.drain(self.max_batch)
+        if batch:
+            self.events_batched.emit(batch)
+            connected = {
+                kind: signal for kind, signal in self._per_kind.items() if self._is_connected(signal)
+            }
+            if connected:
+                for event in batch:
+                    signal = connected.get(event.kind)
+                    if signal is not None:
+                        signal.emit(event)
+        self._run_callbacks()
+        self.stats_changed.emit(self.pool.stats())
+        return batch
+
+    def _run_callbacks(self) -> None:
+        callbacks = self._callbacks
+        for _ in range(min(len(callbacks), self.max_callbacks)):
+            callbacks.popleft()()  # each reports its own errors
+
+    def _is_connected(self, signal: Signal) -> bool:
+        return self.isSignalConnected(QMetaMethod.fromSignal(signal))
+
+    def close(self) -> None:
+        """Stop draining; run the callbacks still queued, then detach from the pool."""
+        self._timer.stop()
+        self._buffer.close()
+        if self.pool.callback_sink == self._callbacks.append:
+            self.pool.callback_sink = None
+        while self._callbacks:
+            self._callbacks.popleft()()

@@ -1,0 +1,220 @@
+"""Task records, their futures, and what a running task knows about itself.
+
+A ``Task`` is one attempt at running a callable. Its life is the state
+machine QUEUED -> RUNNING -> DONE | FAILED | CANCELLED (QUEUED may go straight
+to CANCELLED). A retry never rewrites a finished task: it creates a new task
+with ``attempt + 1`` and ``retry_of`` pointing back, and the caller's future
+follows the newest attempt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import TaskError
+    from .pool import Pool
+
+__all__ = [
+    "Task",
+    "TaskContext",
+    "TaskFuture",
+    "TaskState",
+    "current_task",
+    "report_progress",
+]
+
+
+class TaskState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in _FINISHED
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
+
+# Ids are unique across every pool of the process, so views that show several
+# pools never confuse two tasks.
+_next_task_id = itertools.count(1).__next__
+
+
+class Task:
+    """The engine's record of one attempt. The pool owns the mutable fields
+    and changes them under its lock; everyone else reads."""
+
+    __slots__ = (
+        "__weakref__",
+        "args",
+        "attempt",
+        "callback",
+        "cancel_requested",
+        "error",
+        "error_callback",
+        "finished_at",
+        "fn",
+        "future",
+        "id",
+        "kwargs",
+        "label",
+        "pool",
+        "progress",
+        "result",
+        "retries",
+        "retry_of",
+        "started_at",
+        "state",
+        "submitted_at",
+        "timeout",
+        "worker_id",
+    )
+
+    def __init__(
+        self,
+        pool: Pool,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict[str, Any] | None,
+        label: str | None,
+        timeout: float | None,
+        retries: int,
+        future: TaskFuture,
+        submitted_at: float,
+        attempt: int = 1,
+        retry_of: int | None = None,
+    ) -> None:
+        self.id = _next_task_id()
+        self.pool = pool
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.label = label
+        self.timeout = timeout
+        self.retries = retries
+        self.attempt = attempt
+        self.retry_of = retry_of
+        self.future = future
+        self.callback: Callable[[Any], object] | None = None
+        self.error_callback: Callable[[BaseException], object] | None = None
+        self.state = TaskState.QUEUED
+        self.worker_id: int | None = None
+        self.submitted_at = submitted_at
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.result: Any = None
+        self.error: TaskError | None = None
+        self.progress: float | None = None
+        self.cancel_requested = False
+
+    @property
+    def name(self) -> str:
+        """The label, or the callable's name when no label was given."""
+        if self.label:
+            return self.label
+        return getattr(self.fn, "__qualname__", None) or repr(self.fn)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.id} {self.name!r} {self.state.value} attempt {self.attempt}>"
+
+
+class TaskFuture(Future):
+    """A standard ``concurrent.futures.Future`` that knows its task.
+
+    ``task_id`` names the newest attempt. ``cancel()`` keeps the standard
+    meaning (True only for a task that had not started) and also tells the
+    pool, so the task's record becomes CANCELLED with one event. ``running()``
+    reads the task's state, so the pool need not mark every future running.
+    """
+
+    __slots__ = ("task",)
+
+    @property
+    def task_id(self) -> int | None:
+        task = self.task
+        return task.id if task is not None else None
+
+    def running(self) -> bool:
+        task = self.task
+        return task is not None and task.state is TaskState.RUNNING and not self.done()
+
+    def cancel(self) -> bool:
+        task = getattr(self, "task", None)
+        if task is None:
+            return super().cancel()
+        task.pool.cancel(task.id)
+        return self.cancelled()
+
+    def _cancel_as_future(self) -> bool:
+        """The plain Future cancel, for the pool's own use."""
+        return super().cancel()
+
+
+class TaskContext:
+    """What a running task may ask about itself, from inside its callable."""
+
+    __slots__ = ("_emit_progress", "_task")
+
+    def __init__(self, task: Task, emit_progress: Callable[[Task, float, str | None], None]):
+        self._task = task
+        self._emit_progress = emit_progress
+
+    @property
+    def task_id(self) -> int:
+        return self._task.id
+
+    @property
+    def attempt(self) -> int:
+        return self._task.attempt
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once somebody asked to cancel this task. A thread cannot be
+        stopped from outside: a long task should look here now and then and
+        end early (``raise TaskCancelled()`` marks it CANCELLED)."""
+        return self._task.cancel_requested
+
+    def raise_if_cancelled(self) -> None:
+        if self._task.cancel_requested:
+            from .errors import TaskCancelled
+
+            raise TaskCancelled("the task stopped early because it was asked to")
+
+    def report_progress(self, fraction: float, message: str | None = None) -> None:
+        self._emit_progress(self._task, fraction, message)
+
+
+# Per worker thread: the running task and the function that reports its
+# progress (set once per thread, so starting a task costs one attribute store).
+_local = threading.local()
+
+
+def current_task() -> TaskContext:
+    """The context of the task running in this thread (or worker process).
+
+    Raises ``RuntimeError`` outside a task."""
+    task = getattr(_local, "task", None)
+    if task is None:
+        raise RuntimeError("current_task() was called outside a pool task")
+    return TaskContext(task, _local.emit_progress)
+
+
+def report_progress(fraction: float, message: str | None = None) -> None:
+    """Tell the pool how far the running task has got (0.0 to 1.0).
+
+    Outside a task it does nothing, so library code can report freely."""
+    task = getattr(_local, "task", None)
+    if task is not None:
+        _local.emit_progress(task, fraction, message)

@@ -1,0 +1,1 @@
+"""PoolScope's Qt application: a thin layer over ``core`` (see DESIGN.md)."""
