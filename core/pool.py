@@ -47,6 +47,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
+from itertools import starmap
 from typing import TYPE_CHECKING, Any
 
 from .errors import PoolClosed, QueueFull, TaskCancelled, TaskError, UnknownTask
@@ -726,24 +727,33 @@ class Pool(Executor):
         """Like ``Executor.map``: results in order, lazily; an item's exception
         is raised when its turn comes. ``chunksize`` > 1 runs that many items
         per task, which costs far less per item."""
-        return self._map(fn, zip(*iterables, strict=False), timeout, chunksize, ordered=True)
+        if len(iterables) == 1:
+            return self._map(fn, iterables[0], False, timeout, chunksize, ordered=True)
+        return self._map(fn, zip(*iterables, strict=False), True, timeout, chunksize, ordered=True)
 
     def _map(
         self,
         fn: Callable[..., Any],
-        arg_tuples: Iterable[tuple],
+        items: Iterable[Any],
+        star: bool,
         timeout: float | None,
         chunksize: int | None,
         ordered: bool,
     ) -> Iterator[Any]:
+        """Schedule ``fn`` over ``items`` (argument tuples when ``star``), one
+        task per chunk, and return an iterator over the results."""
         end = None if timeout is None else time.monotonic() + timeout
-        items = list(arg_tuples)
+        items = list(items)
         size = self._chunk_size(len(items), chunksize)
         if size == 1:
-            futures = [self.schedule(fn, args) for args in items]
+            schedule = self._submit
+            futures = [
+                schedule(fn, args if star else (args,), None, None, None, 0, None, None, True, None)
+                for args in items
+            ]
         else:
             futures = [
-                self.schedule(_run_chunk, (fn, items[i : i + size]), label=_chunk_label(fn, i, size))
+                self.schedule(_run_chunk, (fn, items[i : i + size], star), label=_chunk_label(fn, i, size))
                 for i in range(0, len(items), size)
             ]
         return _results(futures, end, chunked=size > 1, ordered=ordered)
@@ -777,17 +787,17 @@ class Pool(Executor):
         self, fn: Callable[..., Any], iterable: Iterable[Iterable[Any]], chunksize: int | None = None
     ) -> list[Any]:
         """``multiprocessing.Pool.starmap``: ``fn(*args)`` for each, as a list."""
-        return list(self._map(fn, (tuple(a) for a in iterable), None, chunksize, ordered=True))
+        return list(self._map(fn, (tuple(a) for a in iterable), True, None, chunksize, ordered=True))
 
     def imap(self, fn: Callable[..., Any], iterable: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
         """``multiprocessing.Pool.imap``: results in order as they come."""
-        return self._map(fn, ((x,) for x in iterable), None, chunksize, ordered=True)
+        return self._map(fn, iterable, False, None, chunksize, ordered=True)
 
     def imap_unordered(
         self, fn: Callable[..., Any], iterable: Iterable[Any], chunksize: int = 1
     ) -> Iterator[Any]:
         """``multiprocessing.Pool.imap_unordered``: results as tasks finish."""
-        return self._map(fn, ((x,) for x in iterable), None, chunksize, ordered=False)
+        return self._map(fn, iterable, False, None, chunksize, ordered=False)
 
     # --------------------------------------------------------------- closing
 
@@ -879,34 +889,34 @@ class ChunkFailed(Exception):
         self.outcomes = outcomes
 
 
-def _run_chunk(fn: Callable[..., Any], items: list[tuple]) -> list[Any]:
-    """Run ``fn`` over a chunk of argument tuples.
+def _run_chunk(fn: Callable[..., Any], items: list[Any], star: bool) -> list[Any]:
+    """Run ``fn`` over a chunk of items (argument tuples when ``star``).
 
-    Returns the plain results when every item succeeded (the common case costs
-    nothing extra); otherwise raises ChunkFailed with per-item outcomes, so the
-    chunk's task is FAILED and the caller still gets each good result."""
-    results = []
-    failures = 0
-    first: BaseException | None = None
-    for args in items:
+    The common case runs at C speed (``map``) and returns the plain results.
+    When items raise, the rest still run; the chunk then raises ChunkFailed
+    with every item's outcome, so its task is FAILED and the caller still gets
+    each good result."""
+    results: list[Any] = []
+    failed: list[tuple[int, Exception]] = []
+    start = 0
+    while start < len(items):
+        rest = items[start:] if start else items
         try:
-            results.append(fn(*args))
+            # list.extend keeps what was appended before an item raised.
+            results.extend(starmap(fn, rest) if star else map(fn, rest))
+            break
         except Exception as exc:
-            failures += 1
-            first = first or exc
-            results.append(_ItemFailed(exc))
-    if not failures:
+            failed.append((len(results), exc))
+            results.append(None)
+            start = len(results)
+    if not failed:
         return results
-    outcomes = [(False, r.exc) if isinstance(r, _ItemFailed) else (True, r) for r in results]
-    message = f"{failures} of {len(items)} items failed; the first: {type(first).__name__}: {first}"
+    outcomes: list[tuple[bool, Any]] = [(True, r) for r in results]
+    for index, exc in failed:
+        outcomes[index] = (False, exc)
+    first = failed[0][1]
+    message = f"{len(failed)} of {len(items)} items failed; the first: {type(first).__name__}: {first}"
     raise ChunkFailed(message, outcomes) from first
-
-
-class _ItemFailed:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
 
 
 def _results(futures: list[TaskFuture], end: float | None, chunked: bool, ordered: bool) -> Iterator[Any]:
