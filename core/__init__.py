@@ -1,6 +1,6 @@
 """PoolScope's engine: monitored thread and process pools, with no Qt.
 
->>> from core import ThreadPool
+>>> from core import ThreadPool, ProcessPool
 >>> with ThreadPool(workers=2) as pool:
 ...     list(pool.map(abs, [-1, -2, 3]))
 [1, 2, 3]
@@ -11,6 +11,7 @@ from .events import Event, EventBuffer, EventBus, EventKind
 from .pool import Pool, PoolStats
 from .results import AsyncResult
 from .task import Task, TaskContext, TaskFuture, TaskState, current_task, report_progress
+from .process_pool import ProcessPool
 from .thread_pool import ThreadPool
 from .worker import WorkerInfo, WorkerState
 
@@ -23,6 +24,7 @@ __all__ = [
     "Pool",
     "PoolClosed",
     "PoolStats",
+    "ProcessPool",
     "QueueFull",
     "Task",
     "TaskCancelled",

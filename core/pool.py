@@ -153,6 +153,10 @@ class _Worker:
     def extra_info(self) -> dict[str, Any]:
         return {}
 
+    def nudge(self) -> None:
+        """Make a busy worker look at the pool's state again (pause, dismissal,
+        shutdown). A thread worker looks after each task anyway."""
+
     # Backends implement these.
     def start(self) -> None:
         raise NotImplementedError
@@ -179,6 +183,7 @@ class Pool(Executor):
         self._pending: deque[Task] = deque()
         self._queued: dict[int, Task] = {}
         self._running: dict[int, Task] = {}
+        self._reserved: dict[int, Task] = {}  # handed to a worker, not started yet
         self._idle: list[_Worker] = []
         self._workers: dict[int, _Worker] = {}  # all that have not exited
         self._exited: list[_Worker] = []  # exited, not yet joined
@@ -186,6 +191,7 @@ class Pool(Executor):
         self._paused = False
         self._closed = False
         self._terminated = False
+        self._stop_reason = "cancelled before it started"
         # Counts of workers that exited, and of tasks no worker ended.
         self._retired_done = 0
         self._retired_failed = 0
@@ -252,10 +258,10 @@ class Pool(Executor):
             raise TypeError(f"a task needs a callable, got {type(fn).__name__}: {fn!r}")
         if self._closed:
             raise PoolClosed(f"cannot submit to this {self._kind}: it was shut down or closed")
-        if self._checks_tasks:
-            self._check_task(fn, args, kwargs)
+        packed = self._check_task(fn, args, kwargs) if self._checks_tasks else None
         future = TaskFuture()
         task = Task(self, fn, args, kwargs, label, timeout, retries, future, time.time())
+        task.packed = packed
         if callback is not None or error_callback is not None:
             task.callback = callback
             task.error_callback = error_callback
@@ -269,8 +275,9 @@ class Pool(Executor):
     #: ``_check_task`` (the thread pool needs neither, and skips the call).
     _checks_tasks = False
 
-    def _check_task(self, fn: Callable[..., Any], args: tuple, kwargs: dict | None) -> None:
-        """A backend's chance to refuse a task before it is queued."""
+    def _check_task(self, fn: Callable[..., Any], args: tuple, kwargs: dict | None) -> Any:
+        """A backend's chance to refuse a task before it is queued; what it
+        returns is kept on the task as ``packed``."""
 
     def _enqueue(self, task: Task) -> None:
         # Announce the task before any worker can see it.
@@ -351,6 +358,60 @@ class Pool(Executor):
         self._pending.appendleft(task)
         if not self._paused:
             self._wake_one()
+
+    def _reserve(self, worker: _Worker, limit: int) -> list[Task]:
+        """Hand up to ``limit`` QUEUED tasks to ``worker`` without starting
+        them (a process worker's prefetch). They stay QUEUED until
+        ``_start_reserved``; ``_unreserve`` gives them back."""
+        pending, queued, reserved = self._pending, self._queued, self._reserved
+        taken: list[Task] = []
+        while len(taken) < limit and not (self._paused or worker.dismiss_requested or worker.abandoned):
+            try:
+                task = pending.popleft()
+            except IndexError:
+                break
+            reserved[task.id] = task
+            if queued.pop(task.id, None) is None:
+                reserved.pop(task.id, None)  # cancelled while it waited
+                continue
+            task.worker_id = worker.id
+            taken.append(task)
+            if self._room is not None:
+                self._room.release()
+        return taken
+
+    def _start_reserved(self, task: Task, worker: _Worker, started_at: float) -> None:
+        """A reserved task began to run on ``worker`` at ``started_at``."""
+        self._running[task.id] = task
+        self._reserved.pop(task.id, None)
+        task.state = RUNNING
+        worker.task = task
+        if worker.state is IDLE:
+            worker.state = BUSY
+            self._emit(E.WORKER_BUSY, task.id, worker.id)
+        self._emit(E.TASK_STARTED, task.id, worker.id)
+        task.started_at = worker.busy_since = started_at
+
+    def _unreserve(self, tasks: Sequence[Task]) -> None:
+        """Give reserved tasks back to the front of the queue, in order; those
+        somebody asked to cancel end CANCELLED instead."""
+        cancelled = []
+        for task in reversed(tasks):
+            self._reserved.pop(task.id, None)
+            task.worker_id = None
+            if task.cancel_requested or self._terminated:
+                cancelled.append(task)
+            else:
+                self._queued[task.id] = task
+                self._pending.appendleft(task)
+        if cancelled:
+            with self._lock:
+                self._cancelled_queued += len(cancelled)
+            for task in reversed(cancelled):
+                self._announce_cancelled(task, self._stop_reason)
+        if not self._paused:
+            for _ in range(min(len(tasks) - len(cancelled), len(self._idle))):
+                self._wake_one()
 
     def _must_leave(self, worker: _Worker) -> bool:
         return (
@@ -465,6 +526,7 @@ class Pool(Executor):
             attempt=failed.attempt + 1,
             retry_of=failed.id,
         )
+        task.packed = failed.packed
         task.callback = failed.callback
         task.error_callback = failed.error_callback
         future.task = task
@@ -551,6 +613,7 @@ class Pool(Executor):
             self._target -= 1
             self._emit(E.WORKER_DISMISSED, None, worker.id)
             self._wake(worker)
+            worker.nudge()
 
     def _worker_exited(self, worker: _Worker) -> None:
         """Called by the backend once a worker is gone for good."""
@@ -604,6 +667,8 @@ class Pool(Executor):
             if not self._paused:
                 self._paused = True
                 self._emit(E.POOL_PAUSED)
+                for worker in self._workers.values():
+                    worker.nudge()
 
     def resume(self) -> None:
         """Hand out tasks again."""
@@ -633,6 +698,10 @@ class Pool(Executor):
                 if task is not None:
                     task.cancel_requested = True
                     return self._cancel_running_locked(task)
+                task = self._reserved.get(task_id)
+                if task is not None:
+                    task.cancel_requested = True
+                    return self._cancel_reserved_locked(task)
                 first = self._first_task_id
                 if isinstance(task_id, int) and first is not None and first <= task_id <= self._last_task_id:
                     return False  # finished already
@@ -641,7 +710,7 @@ class Pool(Executor):
         self._announce_cancelled(task)
         return True
 
-    def cancel_queued(self) -> int:
+    def cancel_queued(self, reason: str = "cancelled before it started") -> int:
         """Cancel every queued task; returns how many."""
         with self._lock:
             tasks = []
@@ -652,7 +721,7 @@ class Pool(Executor):
             self._cancelled_queued += len(tasks)
         for task in tasks:
             self._free_room()
-            self._announce_cancelled(task)
+            self._announce_cancelled(task, reason)
         return len(tasks)
 
     def _announce_cancelled(self, task: Task, reason: str = "cancelled before it started") -> None:
@@ -667,6 +736,10 @@ class Pool(Executor):
 
     def _cancel_running_locked(self, task: Task) -> bool:
         """Backends decide what cancelling a running task means."""
+        return False
+
+    def _cancel_reserved_locked(self, task: Task) -> bool:
+        """A backend that reserves tasks takes a cancelled one back."""
         return False
 
     # ----------------------------------------------------------- introspection
@@ -689,7 +762,7 @@ class Pool(Executor):
             cancelled = (
                 self._retired_cancelled + self._cancelled_queued + sum(w.tasks_cancelled for w in live)
             )
-            queued, running = len(self._queued), len(self._running)
+            queued, running = len(self._queued) + len(self._reserved), len(self._running)
             finished = done + failed + cancelled
             samples = self._rate_samples
             samples.append((now, finished))
@@ -713,7 +786,7 @@ class Pool(Executor):
 
     def task(self, task_id: int) -> Task | None:
         """The record of a queued or running task (None once it has finished)."""
-        return self._queued.get(task_id) or self._running.get(task_id)
+        return self._queued.get(task_id) or self._reserved.get(task_id) or self._running.get(task_id)
 
     # ----------------------------------------------------------- map and co.
 
@@ -813,6 +886,8 @@ class Pool(Executor):
             self._paused = False
             for worker in list(self._idle):
                 self._wake(worker)
+            for worker in self._workers.values():
+                worker.nudge()
             if first:
                 self._emit(E.POOL_SHUT_DOWN)
         if self._room is not None:

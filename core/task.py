@@ -69,6 +69,7 @@ class Task:
         "future",
         "id",
         "kwargs",
+        "packed",
         "label",
         "pool",
         "progress",
@@ -101,6 +102,8 @@ class Task:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        #: what a backend prepared to send the task elsewhere (a process pool's pickle)
+        self.packed: Any = None
         self.label = label
         self.timeout = timeout
         self.retries = retries

@@ -385,7 +385,10 @@ def test_context_manager_shuts_the_pool_down_and_waits() -> None:
 
 
 def test_schedule_label_names_the_task(pool: ThreadPool, events: Recorder) -> None:
-    future = pool.schedule(divmod, (7,), {"b": 2}, label="first file")
+    def split(a: int, b: int = 1) -> tuple[int, int]:
+        return divmod(a, b)
+
+    future = pool.schedule(split, (7,), {"b": 2}, label="first file")
 
     assert future.result(timeout=WAIT) == (3, 1)
     task = events.wait_for(E.TASK_SUBMITTED, future.task_id).payload

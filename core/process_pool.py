@@ -1,0 +1,516 @@
+"""A monitored pool of processes, on the same scheduling core as ThreadPool.
+
+Each worker is a child process plus one thread in the parent that serves it::
+
+    core queue ──_reserve──► serving thread ──("run", batch)──► child process
+                                  ▲  │                              │ runs in order
+                                  │  └── waits on: pipe, the child's sentinel,
+                                  │      its own wake-up pipe, the next deadline
+                                  └────── ("results", batch) ◄──────┘
+
+The serving thread keeps a few tasks in flight so the pipe never runs dry
+(more when tasks are short, one when they are long, so a slow worker does not
+hoard work). It knows which task runs: the child runs them in order and
+starts the next the moment one ends. Death of a child shows on its sentinel at
+once: its running task FAILS with WorkerLost, the tasks it had not started go
+back to the queue, and a new worker takes its place. A task past its time-out,
+a cancelled task and a force-dismissed worker end the same way, by killing the
+process. A lifeline pipe ends every child when the parent dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import sys
+import threading
+import time
+from collections import deque
+from multiprocessing.connection import wait
+from typing import Any, Callable
+
+import psutil
+
+from . import process_worker
+from .errors import TaskCancelled, TaskError, TaskTimeout, WorkerLost
+from .events import EventKind
+from .pool import Pool, _Worker, _check_count
+from .task import Task
+
+__all__ = ["ProcessPool"]
+
+log = logging.getLogger(__name__)
+E = EventKind
+
+#: How long a cancelled running task may take to stop by itself before its
+#: process is killed (it can watch ``current_task().cancel_requested``).
+CANCEL_GRACE = 0.25
+#: Tasks in flight per worker when tasks are short; one when they are long.
+PREFETCH = 32
+SHORT_TASK = 0.005
+
+
+class _ProcessWorker(_Worker):
+    __slots__ = (
+        "pool",
+        "thread",
+        "process",
+        "conn",
+        "lifeline",
+        "wake_r",
+        "wake_w",
+        "send_lock",
+        "inflight",
+        "kill_at",
+        "kill_reason",
+        "sent",
+        "retiring",
+        "ready",
+        "last_run",
+        "_ps",
+    )
+
+    def __init__(self, pool: ProcessPool, worker_id: int) -> None:
+        super().__init__(worker_id)
+        self.pool = pool
+        self.thread = threading.Thread(
+            target=pool._serve, args=(self,), name=f"poolscope-process-{worker_id}", daemon=True
+        )
+        self.process: multiprocessing.process.BaseProcess | None = None
+        self.conn: Any = None
+        self.lifeline: Any = None
+        self.wake_r, self.wake_w = os.pipe()
+        self.send_lock = threading.Lock()
+        self.inflight: deque[Task] = deque()
+        self.kill_at: float | None = None
+        self.kill_reason: TaskError | None = None
+        self.sent = 0
+        self.retiring = False
+        self.ready = False  # the child said it started
+        self.last_run = 1.0
+        self._ps: psutil.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self.thread is threading.current_thread():
+            return False
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def nudge(self) -> None:
+        try:
+            os.write(self.wake_w, b"!")
+        except OSError:
+            pass  # closed: the worker is gone
+
+    def send(self, message: tuple) -> bool:
+        with self.send_lock:
+            try:
+                self.conn.send(message)
+                return True
+            except (OSError, ValueError, AttributeError):
+                return False  # the child is gone; its sentinel says so
+
+    def extra_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"pid": self.pid}
+        if self.pid is not None:
+            try:
+                if self._ps is None or self._ps.pid != self.pid:
+                    self._ps = psutil.Process(self.pid)
+                with self._ps.oneshot():
+                    info["cpu_percent"] = self._ps.cpu_percent(None)
+                    info["memory_rss"] = self._ps.memory_info().rss
+            except (psutil.Error, OSError):
+                pass
+        return info
+
+
+class ProcessPool(Pool):
+    """A ``concurrent.futures.Executor`` on worker processes, with the same
+    surface as ThreadPool: it survives dead workers, kills hung or cancelled
+    tasks, and brings tracebacks home.
+
+    Functions and arguments travel by pickle: use module-level functions.
+    """
+
+    _kind = "process pool"
+    _checks_tasks = True
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        queue_size: int = 0,
+        task_timeout: float | None = None,
+        max_tasks_per_worker: int | None = None,
+        start_method: str | None = None,
+    ) -> None:
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if task_timeout is not None and not task_timeout > 0:
+            raise ValueError(f"task_timeout must be a positive number of seconds, got {task_timeout!r}")
+        if max_tasks_per_worker is not None:
+            _check_count("max_tasks_per_worker", max_tasks_per_worker, minimum=1)
+        if start_method is None:
+            start_method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+        if start_method == "fork":
+            raise ValueError(
+                "start_method 'fork' is refused: forking a process that runs threads (or Qt) "
+                "can deadlock the child; use 'forkserver' or 'spawn'"
+            )
+        self._context = multiprocessing.get_context(start_method)
+        self._task_timeout = task_timeout
+        self._max_tasks = max_tasks_per_worker
+        self._early_deaths = 0
+        super().__init__(workers, queue_size)
+
+    # ------------------------------------------------------------ submitting
+
+    def _check_task(self, fn: Callable[..., Any], args: tuple, kwargs: dict | None) -> bytes:
+        """Pickle the task now, so a bad one is refused at submit, clearly."""
+        try:
+            return pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            name = getattr(fn, "__qualname__", None) or repr(fn)
+            try:
+                pickle.dumps(fn, pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                raise TypeError(
+                    f"{name} cannot be sent to a worker process ({type(exc).__name__}: {exc}). "
+                    "A process pool needs a module-level function: lambdas, local functions and "
+                    "methods of unpicklable objects cannot travel"
+                ) from exc
+            raise TypeError(
+                f"the arguments of {name} cannot be sent to a worker process "
+                f"({type(exc).__name__}: {exc}); pass plain, picklable data"
+            ) from exc
+
+    def _chunk_size(self, n_items: int, chunksize: int | None) -> int:
+        if chunksize is None:
+            # As multiprocessing.Pool.map does: about four chunks per worker.
+            workers = max(1, self.stats().workers)
+            size, extra = divmod(n_items, workers * 4)
+            return max(1, size + bool(extra))
+        return super()._chunk_size(n_items, chunksize)
+
+    # -------------------------------------------------------------- workers
+
+    def _new_worker(self, worker_id: int) -> _Worker:
+        return _ProcessWorker(self, worker_id)
+
+    def _serve(self, worker: _ProcessWorker) -> None:
+        """The serving thread of one worker process."""
+        try:
+            if self._spawn(worker):
+                self._serve_loop(worker)
+        except Exception:  # a bug here must not leave tasks hanging
+            log.exception("worker %s of %r failed", worker.id, self)
+            self._lose(worker, WorkerLost(worker.pid, None, "its serving thread failed"))
+        finally:
+            self._stop_process(worker)
+            self._worker_exited(worker)
+            if not (worker.dismiss_requested or self._closed):
+                self._replace_after(worker)
+
+    def _replace_after(self, worker: _ProcessWorker) -> None:
+        """Start a replacement, unless workers keep dying before doing any
+        work: then stop, fail what is queued, and say why."""
+        with self._lock:
+            if worker.ready:
+                self._early_deaths = 0
+            else:
+                self._early_deaths += 1
+            if self._early_deaths < 3:
+                self._replace_locked()
+                return
+        reason = (
+            "worker processes die as they start (see the log for their error); "
+            "the pool stopped replacing them and cancelled what was queued"
+        )
+        log.error("%r: %s", self, reason)
+        self._stop_reason = reason
+        self._terminated = True
+        self.cancel_queued(reason)
+        self.shutdown(wait=False)
+
+    def _spawn(self, worker: _ProcessWorker) -> bool:
+        parent_conn, child_conn = self._context.Pipe(duplex=True)
+        lifeline_r, lifeline_w = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=process_worker.main,
+            args=(child_conn, lifeline_r),
+            name=f"poolscope-worker-{worker.id}",
+            daemon=True,
+        )
+        try:
+            process.start()
+        except Exception:
+            log.exception("could not start worker process %s", worker.id)
+            for end in (parent_conn, child_conn, lifeline_r, lifeline_w):
+                end.close()
+            with self._lock:
+                worker.abandoned = True  # do not count it; the replacement comes from _serve
+            return False
+        child_conn.close()
+        lifeline_r.close()
+        worker.process, worker.conn, worker.lifeline = process, parent_conn, lifeline_w
+        return True
+
+    def _serve_loop(self, worker: _ProcessWorker) -> None:
+        inflight = worker.inflight
+        process = worker.process
+        while True:
+            if not inflight and not process.is_alive():
+                self._lose(worker, None)  # died while idle
+                return
+            self._top_up(worker)
+            if not inflight:
+                if self._must_leave(worker) or worker.retiring:
+                    return
+                if not self._park(worker):
+                    return
+                continue
+            ready = wait([worker.conn, process.sentinel, worker.wake_r], self._next_deadline(worker))
+            if worker.wake_r in ready:
+                os.read(worker.wake_r, 4096)
+                self._on_nudge(worker)
+            if worker.conn in ready:
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    self._lose(worker, None)
+                    return
+                self._on_message(worker, message)
+            elif process.sentinel in ready:
+                self._lose(worker, None)
+                return
+            if worker.kill_at is not None and time.monotonic() >= worker.kill_at:
+                self._kill(worker)
+                return
+            if self._deadline_passed(worker):
+                head = inflight[0]
+                worker.kill_reason = TaskTimeout(self._timeout_of(head))
+                self._kill(worker)
+                return
+
+    def _depth(self, worker: _ProcessWorker) -> int:
+        depth = PREFETCH if worker.last_run < SHORT_TASK else 1
+        if self._max_tasks is not None:
+            depth = min(depth, self._max_tasks - worker.sent)
+        return depth
+
+    def _top_up(self, worker: _ProcessWorker) -> None:
+        """Send more tasks while there is room in flight."""
+        if worker.retiring or worker.kill_at is not None:
+            return
+        room = self._depth(worker) - len(worker.inflight)
+        if room <= 0:
+            if self._max_tasks is not None and worker.sent >= self._max_tasks and not worker.retiring:
+                worker.retiring = True
+                worker.send(("exit",))
+            return
+        was_idle = not worker.inflight
+        batch = self._reserve(worker, room)
+        if not batch:
+            return
+        worker.inflight.extend(batch)
+        worker.sent += len(batch)
+        if was_idle and worker.ready:
+            self._begin(worker, batch[0], time.time())
+        worker.send(("run", [(task.id, task.packed) for task in batch]))
+
+    def _begin(self, worker: _ProcessWorker, task: Task, started_at: float) -> None:
+        self._start_reserved(task, worker, started_at)
+        if task.cancel_requested:
+            self._request_cancel(worker, task)
+
+    def _timeout_of(self, task: Task) -> float | None:
+        return task.timeout if task.timeout is not None else self._task_timeout
+
+    def _next_deadline(self, worker: _ProcessWorker) -> float | None:
+        """Seconds until the running task's time-out or a pending kill."""
+        deadlines = []
+        if worker.kill_at is not None:
+            deadlines.append(worker.kill_at - time.monotonic())
+        head = worker.inflight[0] if worker.inflight else None
+        if head is not None and head is worker.task:
+            timeout = self._timeout_of(head)
+            if timeout is not None:
+                deadlines.append(head.started_at + timeout - time.time())
+        return max(0.0, min(deadlines)) if deadlines else None
+
+    def _deadline_passed(self, worker: _ProcessWorker) -> bool:
+        head = worker.task
+        if head is None:
+            return False
+        timeout = self._timeout_of(head)
+        return timeout is not None and time.time() >= head.started_at + timeout
+
+    def _on_message(self, worker: _ProcessWorker, message: tuple) -> None:
+        kind = message[0]
+        if kind == "ready":
+            # Tasks sent before the child was up start now; were it to die
+            # first, they go back to the queue unstarted.
+            worker.ready = True
+            if worker.inflight and worker.task is None:
+                self._begin(worker, worker.inflight[0], time.time())
+        elif kind == "results":
+            for task_id, ok, payload, started, finished in message[1]:
+                self._finish_head(worker, task_id, ok, payload, started, finished)
+        elif kind == "progress":
+            task = worker.task
+            if task is not None and task.id == message[1]:
+                self._report_progress(task, message[2], message[3])
+        elif kind == "skipped":
+            skipped = set(message[1])
+            if skipped:
+                tasks = [t for t in worker.inflight if t.id in skipped]
+                worker.inflight = deque(t for t in worker.inflight if t.id not in skipped)
+                worker.sent -= len(tasks)
+                self._unreserve(tasks)
+
+    def _finish_head(
+        self, worker: _ProcessWorker, task_id: int, ok: bool, payload: Any, started: float, finished: float
+    ) -> None:
+        inflight = worker.inflight
+        task = inflight.popleft()
+        if task.id != task_id:  # pragma: no cover - the protocol keeps order
+            raise RuntimeError(f"worker {worker.id} answered task {task_id}, expected {task.id}")
+        task.started_at = started
+        worker.busy_since = started
+        worker.last_run = finished - started
+        value, error = _unpack(ok, payload)
+        ok = error is None
+        if self._end(task, ok, error, worker):
+            self._after_end(task, ok, value, error)
+        if worker.kill_at is not None and worker.kill_reason is not None:
+            worker.kill_at = worker.kill_reason = None  # it ended before the kill
+        if inflight:
+            self._begin(worker, inflight[0], finished)
+
+    # -------------------------------------------------------------- endings
+
+    def _on_nudge(self, worker: _ProcessWorker) -> None:
+        """Pause, dismissal or termination: take back what has not started."""
+        if self._paused or worker.dismiss_requested or self._terminated:
+            waiting = [t.id for t in list(worker.inflight)[1:]]
+            if waiting:
+                worker.send(("skip", waiting))
+
+    def _request_cancel(self, worker: _ProcessWorker, task: Task, grace: float = CANCEL_GRACE) -> None:
+        worker.send(("cancel", task.id))
+        worker.kill_reason = TaskCancelled("the task was cancelled while it ran; its worker was stopped")
+        kill_at = time.monotonic() + grace
+        worker.kill_at = kill_at if worker.kill_at is None else min(worker.kill_at, kill_at)
+        worker.nudge()
+
+    def _cancel_running_locked(self, task: Task) -> bool:
+        worker = self._workers.get(task.worker_id)
+        if isinstance(worker, _ProcessWorker) and worker.task is task:
+            self._request_cancel(worker, task, 0.0 if self._terminated else CANCEL_GRACE)
+        return False
+
+    def _cancel_reserved_locked(self, task: Task) -> bool:
+        worker = self._workers.get(task.worker_id)
+        if isinstance(worker, _ProcessWorker):
+            worker.send(("skip", [task.id]))
+        return True
+
+    def dismiss_worker(self, worker_id: int, join: bool = False, force: bool = False) -> None:
+        """Dismiss one worker by id: after its current task, or with ``force``
+        at once, killing its process (its task is CANCELLED)."""
+        super().dismiss_worker(worker_id, join=False)
+        if force:
+            with self._lock:
+                worker = self._workers.get(worker_id)
+                if isinstance(worker, _ProcessWorker) and worker.task is not None:
+                    worker.task.cancel_requested = True
+                    self._request_cancel(worker, worker.task, 0.0)
+        if join:
+            self._join([w for w in [self._find(worker_id)] if w is not None])
+
+    def _find(self, worker_id: int) -> _Worker | None:
+        with self._lock:
+            for worker in [*self._workers.values(), *self._exited]:
+                if worker.id == worker_id:
+                    return worker
+        return None
+
+    def _kill(self, worker: _ProcessWorker) -> None:
+        """Kill the process for the reason in ``worker.kill_reason``."""
+        process = worker.process
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(5)
+        self._lose(worker, worker.kill_reason)
+
+    def _lose(self, worker: _ProcessWorker, reason: TaskError | None) -> None:
+        """The process is gone (or going): end its running task with
+        ``reason`` (WorkerLost when None) and give back the rest."""
+        process = worker.process
+        if reason is None and process is not None:
+            process.join(1)
+            reason = WorkerLost(process.pid, process.exitcode)
+        inflight = worker.inflight
+        head = inflight.popleft() if inflight and inflight[0] is worker.task else None
+        rest = list(inflight)
+        inflight.clear()
+        worker.kill_at = None
+        if rest:
+            self._unreserve(rest)
+        if head is not None:
+            if reason is None:
+                reason = WorkerLost(None, None)
+            if self._end(head, False, reason, worker):
+                self._after_end(head, False, reason, reason)
+
+    def _stop_process(self, worker: _ProcessWorker) -> None:
+        process = worker.process
+        if process is not None:
+            if process.is_alive():
+                worker.send(("exit",))
+                process.join(2)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        for end in (worker.conn, worker.lifeline):
+            if end is not None:
+                end.close()
+        for fd in (worker.wake_r, worker.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        worker.wake_r = worker.wake_w = -1
+
+
+def _unpack(ok: bool, payload: Any) -> tuple[Any, TaskError | None]:
+    """The value, or the exception and its TaskError record, from a child."""
+    if ok:
+        try:
+            return pickle.loads(payload), None
+        except Exception as exc:
+            error = TaskError(
+                "UnpicklableResult",
+                f"the task's result came back but cannot be unpickled here ({type(exc).__name__}: {exc})",
+            )
+            return error, error
+    error_blob, exc_blob = payload
+    error: TaskError = pickle.loads(error_blob)
+    exc: BaseException = error
+    if exc_blob is not None:
+        try:
+            exc = pickle.loads(exc_blob)
+        except Exception:
+            exc = error
+        else:
+            if not isinstance(exc, TaskError):
+                exc.__cause__ = error  # the child's traceback, as ProcessPoolExecutor shows it
+    return exc, error

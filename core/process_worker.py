@@ -1,0 +1,228 @@
+"""What runs inside a worker process. Imports no Qt and little else, so a
+worker starts fast.
+
+Messages are tiny tuples; a task travels as ``(task_id, blob)`` where the
+blob is the pickled ``(fn, args, kwargs)``::
+
+    parent -> child   ("run", [(task_id, blob), ...])   run these, in order
+                      ("skip", [task_id, ...])          take these back if not started
+                      ("cancel", task_id)               the running task should stop
+                      ("exit",)                         leave after the tasks already sent
+    child -> parent   ("results", [(task_id, ok, payload, started, finished), ...])
+                      ("skipped", [task_id, ...])       what "skip" found unstarted
+                      ("progress", task_id, fraction, message)
+                      ("ready",)                        once, when the worker is up
+
+``payload`` is the pickled result, or for a failure ``(error_blob,
+exception_blob or None)``: the TaskError record always, the exception itself
+when it pickles, so the parent can raise the original type.
+
+The child runs its tasks in the order received and starts the next one the
+moment the previous one ends, so the parent knows which task runs without a
+message per start. Results go back in small batches while more tasks wait,
+and at once when none does. A reader thread takes every message as it comes
+(so "cancel" reaches a running task), and a lifeline pipe ends the process
+when the parent dies, even in the middle of a task.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from .errors import TaskError
+from .task import _local
+
+#: Send results at least this often while more tasks wait (seconds) ...
+FLUSH_INTERVAL = 0.02
+#: ... and at least every this many results.
+FLUSH_COUNT = 256
+#: Progress of one task is sent at most this often (seconds), and its end always.
+PROGRESS_INTERVAL = 0.05
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+class _ChildTask:
+    """What ``current_task()`` sees inside a worker process."""
+
+    __slots__ = ("id", "attempt", "cancel_requested", "last_progress")
+
+    def __init__(self, task_id: int) -> None:
+        self.id = task_id
+        self.attempt = 1
+        self.cancel_requested = False
+        self.last_progress = 0.0
+
+
+def main(conn: Any, lifeline: Any) -> None:
+    """The worker process: run tasks from ``conn`` until told to exit."""
+    threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
+    child = _Child(conn)
+    child.send(("ready",))
+    child.run()
+
+
+def _watch_parent(lifeline: Any) -> None:
+    # The parent holds the only writing end: EOF means the parent is gone.
+    try:
+        lifeline.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(3)
+
+
+class _Child:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.tasks: deque[tuple[int, bytes]] = deque()
+        self.ready = threading.Condition(threading.Lock())
+        self.exiting = False
+        self.current: _ChildTask | None = None
+        self.results: list[tuple] = []
+        self.last_flush = time.monotonic()
+        self.send_lock = threading.Lock()
+        _local.emit_progress = self.report_progress
+        threading.Thread(target=self.read, daemon=True).start()
+
+    # -------------------------------------------------------- reader thread
+
+    def read(self) -> None:
+        conn = self.conn
+        try:
+            while True:
+                self.handle(conn.recv())
+        except (EOFError, OSError):
+            with self.ready:
+                self.exiting = True
+                self.tasks.clear()
+                self.ready.notify()
+
+    def handle(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "run":
+            with self.ready:
+                self.tasks.extend(message[1])
+                self.ready.notify()
+        elif kind == "cancel":
+            current = self.current
+            if current is not None and current.id == message[1]:
+                current.cancel_requested = True
+        elif kind == "skip":
+            wanted = set(message[1])
+            with self.ready:
+                skipped = [task_id for task_id, _ in self.tasks if task_id in wanted]
+                if skipped:
+                    self.tasks = deque(item for item in self.tasks if item[0] not in wanted)
+            self.send(("skipped", skipped))
+        elif kind == "exit":
+            with self.ready:
+                self.exiting = True
+                self.ready.notify()
+
+    # ------------------------------------------------------------ main thread
+
+    def run(self) -> None:
+        ready = self.ready
+        try:
+            while True:
+                with ready:
+                    while not self.tasks and not self.exiting:
+                        ready.wait()
+                    if not self.tasks:
+                        return  # told to exit, and nothing is left
+                    task_id, blob = self.tasks.popleft()
+                    task = self.current = _ChildTask(task_id)
+                more = self.run_one(task, blob)
+                if (
+                    not more
+                    or len(self.results) >= FLUSH_COUNT
+                    or time.monotonic() - self.last_flush >= FLUSH_INTERVAL
+                ):
+                    self.flush()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        finally:
+            try:
+                self.flush()
+            except (OSError, ValueError):
+                pass
+
+    def run_one(self, task: _ChildTask, blob: bytes) -> bool:
+        """Run one task; True when more tasks wait."""
+        started = time.time()
+        try:
+            fn, args, kwargs = pickle.loads(blob)
+            _local.task = task
+            value = fn(*args, **kwargs) if kwargs else fn(*args)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the worker carries on
+            _local.task = None
+            ok, payload = False, _pack_failure(exc)
+        else:
+            _local.task = None
+            try:
+                ok, payload = True, pickle.dumps(value, _PROTOCOL)
+            except Exception as exc:
+                error = TaskError(
+                    "UnpicklableResult",
+                    f"the task's result, of type {_type_name(value)}, cannot be pickled to come "
+                    f"back from the worker process ({type(exc).__name__}: {exc}); return plain data",
+                )
+                ok, payload = False, (pickle.dumps(error, _PROTOCOL), None)
+        self.current = None
+        self.results.append((task.id, ok, payload, started, time.time()))
+        return bool(self.tasks)
+
+    def flush(self) -> None:
+        if self.results:
+            results, self.results = self.results, []
+            self.send(("results", results))
+        self.last_flush = time.monotonic()
+
+    def send(self, message: tuple) -> None:
+        with self.send_lock:
+            self.conn.send(message)
+
+    def report_progress(self, task: _ChildTask, fraction: float, message: str | None) -> None:
+        now = time.monotonic()
+        fraction = min(1.0, max(0.0, float(fraction)))
+        if fraction < 1.0 and now - task.last_progress < PROGRESS_INTERVAL:
+            return
+        task.last_progress = now
+        self.flush()  # finished results first, so the parent sees events in order
+        self.send(("progress", task.id, fraction, None if message is None else str(message)))
+
+
+def _pack_failure(exc: BaseException) -> tuple[bytes, bytes | None]:
+    if isinstance(exc, TaskError):
+        error = exc
+    else:
+        error = TaskError.from_exception(exc)
+        if isinstance(exc, SystemExit):
+            error = TaskError(
+                error.type_name,
+                f"the task called sys.exit({exc.code!r}); the worker process carries on",
+                error.traceback,
+            )
+        elif isinstance(exc, KeyboardInterrupt):
+            error = TaskError(
+                error.type_name,
+                "the task was interrupted (KeyboardInterrupt); the worker process carries on",
+                error.traceback,
+            )
+    error_blob = pickle.dumps(error, _PROTOCOL)
+    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        return error_blob, None  # never re-raise those in the parent
+    try:
+        return error_blob, pickle.dumps(exc, _PROTOCOL)
+    except Exception:
+        return error_blob, None
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"

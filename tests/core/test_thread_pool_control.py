@@ -1,0 +1,642 @@
+"""Steering a running ThreadPool: adding and dismissing workers, pause and
+resume, cancel, progress, back-pressure, introspection, bad input, and what
+a failing callback does."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from core import (
+    Event,
+    EventKind,
+    PoolClosed,
+    QueueFull,
+    TaskCancelled,
+    TaskError,
+    ThreadPool,
+    UnknownTask,
+    WorkerInfo,
+    WorkerState,
+    current_task,
+    report_progress,
+)
+
+E = EventKind
+
+#: The longest a test waits for something that should happen at once; only
+#: ever reached when the test is failing.
+WAIT = 5.0
+
+
+class Hold:
+    """A task body that blocks until the test releases it: a busy worker
+    without sleeps."""
+
+    def __init__(self) -> None:
+        self._started = threading.Semaphore(0)
+        self._released = threading.Event()
+
+    def __call__(self, value: Any = None) -> Any:
+        self._started.release()
+        if not self._released.wait(WAIT):
+            raise RuntimeError("a held task was never released")
+        return value
+
+    def wait_started(self, count: int = 1) -> None:
+        for _ in range(count):
+            assert self._started.acquire(timeout=WAIT), "a held task did not start"
+
+    def release(self) -> None:
+        self._released.set()
+
+
+class Recorder:
+    """Every event of a pool from now on, and a way to wait for one."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.events: list[Event] = []
+        self._changed = threading.Condition()
+        pool.events.subscribe(self._record)
+
+    def _record(self, event: Event) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def wait_for(self, kind: EventKind, task_id: int | None = None, worker_id: int | None = None) -> Event:
+        def find() -> Event | None:
+            for event in self.events:
+                if (
+                    event.kind is kind
+                    and (task_id is None or event.task_id == task_id)
+                    and (worker_id is None or event.worker_id == worker_id)
+                ):
+                    return event
+            return None
+
+        with self._changed:
+            found = self._changed.wait_for(find, WAIT)
+        assert found is not None, f"no {kind} event (task {task_id}, worker {worker_id})"
+        return found
+
+    def of_kind(self, kind: EventKind) -> list[Event]:
+        with self._changed:
+            return [e for e in self.events if e.kind is kind]
+
+    def task_kinds(self, task_id: int | None) -> list[EventKind]:
+        """The task's own life: its TASK_* events in seq order."""
+        with self._changed:
+            events = sorted((e for e in self.events if e.task_id == task_id), key=lambda e: e.seq)
+        return [e.kind for e in events if e.kind.value.startswith("task_")]
+
+    def worker_kinds(self, worker_id: int) -> list[EventKind]:
+        with self._changed:
+            events = sorted((e for e in self.events if e.worker_id == worker_id), key=lambda e: e.seq)
+        return [e.kind for e in events if e.kind.value.startswith("worker_")]
+
+
+@pytest.fixture
+def make_pool() -> Iterator[Callable[..., ThreadPool]]:
+    pools: list[ThreadPool] = []
+
+    def make(workers: int = 2, queue_size: int = 0) -> ThreadPool:
+        pool = ThreadPool(workers=workers, queue_size=queue_size)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture
+def pool(make_pool: Callable[..., ThreadPool]) -> ThreadPool:
+    return make_pool()
+
+
+@pytest.fixture
+def hold(make_pool: Callable[..., ThreadPool]) -> Iterator[Hold]:
+    # Requests make_pool so that it is torn down first: held tasks are released
+    # before their pools shut down and wait for them.
+    held = Hold()
+    yield held
+    held.release()
+
+
+@pytest.fixture
+def events(pool: ThreadPool) -> Recorder:
+    return Recorder(pool)
+
+
+def fail() -> None:
+    raise ValueError("no luck")
+
+
+def worker_of(pool: ThreadPool, task_id: int | None) -> WorkerInfo:
+    [info] = [w for w in pool.workers if w.task_id == task_id]
+    return info
+
+
+# ------------------------------------------------------------------- workers
+
+
+def test_add_workers_starts_workers_that_take_tasks(pool: ThreadPool, hold: Hold, events: Recorder) -> None:
+    before = {w.id for w in pool.workers}
+
+    added = pool.add_workers(2)
+
+    assert len(added) == 2
+    assert not set(added) & before
+    assert {w.id for w in pool.workers} == before | set(added)
+    assert pool.stats().workers == 4
+    assert {e.worker_id for e in events.of_kind(E.WORKER_STARTED)} == set(added)
+    # Four tasks held at once need all four workers.
+    futures = [pool.submit(hold) for _ in range(4)]
+    hold.wait_started(4)
+    hold.release()
+    cf.wait(futures, timeout=WAIT)
+
+
+def test_dismissing_an_idle_worker_takes_effect_at_once(pool: ThreadPool, events: Recorder) -> None:
+    started = time.monotonic()
+    [dismissed] = pool.dismiss_workers(1, join=True)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.3
+    assert dismissed not in {w.id for w in pool.workers}
+    assert pool.stats().workers == 1
+    assert events.worker_kinds(dismissed) == [E.WORKER_DISMISSED, E.WORKER_EXITED, E.WORKER_JOINED]
+    assert pool.submit(abs, -1).result(timeout=WAIT) == 1
+
+
+def test_dismiss_picks_idle_workers_before_busy_ones(pool: ThreadPool, hold: Hold) -> None:
+    busy = pool.submit(hold, "unharmed")
+    hold.wait_started()
+    busy_worker = worker_of(pool, busy.task_id).id
+
+    [dismissed] = pool.dismiss_workers(1)
+
+    assert dismissed != busy_worker
+    hold.release()
+    assert busy.result(timeout=WAIT) == "unharmed"
+
+
+def test_a_dismissed_busy_worker_finishes_its_task_then_leaves(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1)
+    events = Recorder(pool)
+    running = pool.submit(hold, "finished")
+    hold.wait_started()
+
+    [dismissed] = pool.dismiss_workers(1)
+
+    info = worker_of(pool, running.task_id)
+    assert info.id == dismissed
+    assert info.state is WorkerState.DISMISSED
+    assert pool.stats().workers == 0
+    assert not running.done()
+    later = pool.submit(abs, -5)
+    hold.release()
+    assert running.result(timeout=WAIT) == "finished"
+    assert pool.join_dismissed(timeout=WAIT) == [dismissed]
+    # It left without taking the task that was waiting.
+    assert not later.done()
+    assert pool.stats().queued == 1
+    assert events.task_kinds(later.task_id) == [E.TASK_SUBMITTED]
+
+    [fresh] = pool.add_workers(1)
+    assert later.result(timeout=WAIT) == 5
+    assert events.wait_for(E.TASK_STARTED, later.task_id).worker_id == fresh
+
+
+def test_dismiss_worker_by_id(pool: ThreadPool, hold: Hold) -> None:
+    running = pool.submit(hold, "finished")
+    hold.wait_started()
+    busy_worker = worker_of(pool, running.task_id).id
+
+    pool.dismiss_worker(busy_worker)
+
+    assert {w.id: w.state for w in pool.workers}[busy_worker] is WorkerState.DISMISSED
+    assert pool.stats().workers == 1
+    hold.release()
+    assert running.result(timeout=WAIT) == "finished"
+    assert pool.join_dismissed(timeout=WAIT) == [busy_worker]
+    assert busy_worker not in {w.id for w in pool.workers}
+    with pytest.raises(LookupError):
+        pool.dismiss_worker(busy_worker)
+    with pytest.raises(LookupError):
+        pool.dismiss_worker(10_000)
+
+
+def test_join_dismissed_waits_for_the_workers_and_forgets_them(pool: ThreadPool, events: Recorder) -> None:
+    dismissed = pool.dismiss_workers(5)  # at most all
+
+    assert sorted(pool.join_dismissed(timeout=WAIT)) == sorted(dismissed)
+    assert len(dismissed) == 2
+    assert pool.workers == []
+    assert {e.worker_id for e in events.of_kind(E.WORKER_JOINED)} == set(dismissed)
+    assert pool.join_dismissed(timeout=WAIT) == []
+
+
+# -------------------------------------------------------------- pause, resume
+
+
+def test_nothing_starts_while_the_pool_is_paused(pool: ThreadPool, events: Recorder) -> None:
+    pool.pause()
+    started = threading.Event()
+    futures = [pool.submit(started.set) for _ in range(3)]
+
+    assert pool.paused
+    assert not started.wait(0.2)
+    stats = pool.stats()
+    assert (stats.queued, stats.running, stats.paused) == (3, 0, True)
+    assert events.of_kind(E.TASK_STARTED) == []
+
+    pool.resume()
+    done, _ = cf.wait(futures, timeout=WAIT)
+    assert done == set(futures)
+    assert not pool.paused
+    assert [e.kind for e in events.events if e.kind.value.startswith("pool_")] == [
+        E.POOL_PAUSED,
+        E.POOL_RESUMED,
+    ]
+
+
+def test_pause_lets_running_tasks_finish(pool: ThreadPool, hold: Hold) -> None:
+    running = pool.submit(hold, "finished")
+    hold.wait_started()
+
+    pool.pause()
+    queued = pool.submit(abs, -1)
+    hold.release()
+
+    assert running.result(timeout=WAIT) == "finished"
+    assert not cf.wait([queued], timeout=0.1).done
+    pool.resume()
+    assert queued.result(timeout=WAIT) == 1
+
+
+# --------------------------------------------------------------------- cancel
+
+
+def test_cancelling_a_queued_task_ends_it_at_once(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1)
+    events = Recorder(pool)
+    pool.submit(hold)
+    hold.wait_started()
+    queued = pool.submit(abs, -1)
+
+    assert pool.cancel(queued.task_id) is True
+
+    assert queued.cancelled()
+    assert events.task_kinds(queued.task_id) == [E.TASK_SUBMITTED, E.TASK_CANCELLED]
+    assert isinstance(events.wait_for(E.TASK_CANCELLED, queued.task_id).payload, TaskCancelled)
+    stats = pool.stats()
+    assert (stats.queued, stats.cancelled) == (0, 1)
+    # The worker skips it later: still one ending, never a start.
+    hold.release()
+    pool.shutdown(wait=True)
+    assert events.task_kinds(queued.task_id) == [E.TASK_SUBMITTED, E.TASK_CANCELLED]
+    assert pool.cancel(queued.task_id) is False
+
+
+def test_future_cancel_of_a_queued_task_goes_through_the_pool(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1)
+    events = Recorder(pool)
+    pool.submit(hold)
+    hold.wait_started()
+    queued = pool.submit(abs, -1)
+
+    assert queued.cancel() is True
+
+    assert queued.cancelled()
+    assert events.task_kinds(queued.task_id) == [E.TASK_SUBMITTED, E.TASK_CANCELLED]
+    assert pool.stats().cancelled == 1
+
+
+def test_cancelling_a_running_task_asks_it_to_stop(pool: ThreadPool, events: Recorder) -> None:
+    started = threading.Event()
+    may_look = threading.Event()
+    seen: list[bool] = []
+
+    def polite() -> str:
+        started.set()
+        assert may_look.wait(WAIT)
+        seen.append(current_task().cancel_requested)
+        current_task().raise_if_cancelled()
+        return "ignored the request"
+
+    future = pool.submit(polite)
+    assert started.wait(WAIT)
+
+    assert pool.cancel(future.task_id) is False
+    assert pool.task(future.task_id).cancel_requested
+    may_look.set()
+
+    with pytest.raises(TaskCancelled):
+        future.result(timeout=WAIT)
+    assert seen == [True]
+    assert events.task_kinds(future.task_id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_CANCELLED]
+    stats = pool.stats()
+    assert (stats.cancelled, stats.failed, stats.done) == (1, 0, 0)
+
+
+def test_future_cancel_of_a_running_task_returns_false_and_the_task_may_finish(
+    pool: ThreadPool, hold: Hold
+) -> None:
+    running = pool.submit(hold, "finished anyway")
+    hold.wait_started()
+
+    assert running.cancel() is False
+    assert pool.task(running.task_id).cancel_requested
+    hold.release()
+    assert running.result(timeout=WAIT) == "finished anyway"
+
+
+def test_cancel_queued_cancels_every_queued_task(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1)
+    running = pool.submit(hold, "finished")
+    hold.wait_started()
+    queued = [pool.submit(abs, -i) for i in range(4)]
+
+    assert pool.cancel_queued() == 4
+
+    assert all(f.cancelled() for f in queued)
+    assert not running.done()
+    hold.release()
+    assert running.result(timeout=WAIT) == "finished"
+    assert pool.cancel_queued() == 0
+    stats = pool.stats()
+    assert (stats.done, stats.cancelled) == (1, 4)
+
+
+# ------------------------------------------------------------------- progress
+
+
+def test_report_progress_emits_clamped_fractions_with_messages(pool: ThreadPool, events: Recorder) -> None:
+    def steps() -> str:
+        report_progress(0.25, "a quarter")
+        current_task().report_progress(0.5)
+        report_progress(1.5, "too far")
+        report_progress(-0.5)
+        return "done"
+
+    future = pool.submit(steps)
+
+    assert future.result(timeout=WAIT) == "done"
+    progress = [e for e in events.of_kind(E.TASK_PROGRESS) if e.task_id == future.task_id]
+    assert [e.payload for e in progress] == [(0.25, "a quarter"), (0.5, None), (1.0, "too far"), (0.0, None)]
+    started = events.wait_for(E.TASK_STARTED, future.task_id)
+    assert {e.worker_id for e in progress} == {started.worker_id}
+
+
+def test_report_progress_outside_a_task_does_nothing(pool: ThreadPool, events: Recorder) -> None:
+    report_progress(0.5, "from the test")
+
+    assert events.of_kind(E.TASK_PROGRESS) == []
+    with pytest.raises(RuntimeError):
+        current_task()
+
+
+# ------------------------------------------------------------- back-pressure
+
+
+def fill_queue(pool: ThreadPool, hold: Hold) -> None:
+    """Keep the only worker busy and take the queue's one place."""
+    pool.submit(hold)
+    hold.wait_started()
+    pool.submit(abs, -1)
+
+
+def test_submit_blocks_while_the_queue_is_full(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1, queue_size=1)
+    fill_queue(pool, hold)
+    returned = threading.Event()
+    late: list[cf.Future] = []
+
+    def submit_one_more() -> None:
+        late.append(pool.submit(abs, -3))
+        returned.set()
+
+    submitter = threading.Thread(target=submit_one_more)
+    submitter.start()
+    try:
+        assert not returned.wait(0.2)
+        hold.release()
+        assert returned.wait(WAIT)
+    finally:
+        hold.release()
+        submitter.join(WAIT)
+    assert late[0].result(timeout=WAIT) == 3
+
+
+def test_schedule_refuses_a_full_queue_without_blocking_or_after_queue_timeout(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1, queue_size=1)
+    fill_queue(pool, hold)
+
+    with pytest.raises(QueueFull):
+        pool.schedule(abs, (-2,), block=False)
+    started = time.monotonic()
+    with pytest.raises(QueueFull):
+        pool.schedule(abs, (-2,), queue_timeout=0.05)
+    assert time.monotonic() - started >= 0.04
+    stats = pool.stats()
+    assert (stats.queued, stats.submitted) == (1, 2)
+
+
+def test_cancelling_a_queued_task_frees_its_place(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1, queue_size=1)
+    pool.submit(hold)
+    hold.wait_started()
+    queued = pool.submit(abs, -1)
+
+    assert queued.cancel()
+
+    assert pool.schedule(abs, (-2,), block=False).task_id is not None
+
+
+def test_retries_keep_the_queue_bound(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1, queue_size=1)
+
+    def fails_once() -> str:
+        if current_task().attempt == 1:
+            raise OSError("first attempt fails")
+        return "second"
+
+    assert pool.schedule(fails_once, retries=1).result(timeout=WAIT) == "second"
+    fill_queue(pool, hold)
+
+    with pytest.raises(QueueFull):
+        pool.schedule(abs, (-2,), block=False)
+
+
+def test_workers_finish_tasks_whose_results_nobody_reads(make_pool) -> None:
+    pool = make_pool(workers=2, queue_size=2)
+
+    futures = [pool.submit(abs, -i) for i in range(50)]
+
+    done, not_done = cf.wait(futures, timeout=WAIT)
+    assert not not_done
+    assert pool.stats().done == 50
+
+
+# -------------------------------------------------------------- introspection
+
+
+def test_workers_describe_each_worker(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1)
+    pool.submit(time.sleep, 0.02).result(timeout=WAIT)
+
+    def nap_then_fail() -> None:
+        time.sleep(0.02)
+        fail()
+
+    pool.submit(nap_then_fail).exception(timeout=WAIT)
+    native_ids: list[int] = []
+    running = pool.submit(lambda: (native_ids.append(threading.get_native_id()), hold()))
+    hold.wait_started()
+    [idle_worker] = pool.add_workers(1)
+
+    infos = {w.id: w for w in pool.workers}
+    busy = worker_of(pool, running.task_id)
+    assert busy.state is WorkerState.BUSY
+    assert (busy.tasks_done, busy.tasks_failed) == (1, 1)
+    assert busy.busy_seconds >= 0.04
+    assert busy.native_id == native_ids[0]
+    assert busy.started_at <= time.time()
+    idle = infos[idle_worker]
+    assert (idle.state, idle.task_id, idle.tasks_done, idle.tasks_failed) == (WorkerState.IDLE, None, 0, 0)
+    assert idle.busy_seconds == 0.0
+
+    hold.release()
+    running.result(timeout=WAIT)
+    after = {w.id: w for w in pool.workers}[busy.id]
+    assert (after.task_id, after.tasks_done) == (None, 2)
+
+
+def test_stats_count_tasks_and_workers(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=2)
+    pool.submit(abs, -1).result(timeout=WAIT)
+    pool.submit(fail).exception(timeout=WAIT)
+    held = [pool.submit(hold) for _ in range(2)]
+    hold.wait_started(2)
+    pool.submit(abs, 1)
+    pool.submit(abs, 2).cancel()
+
+    stats = pool.stats()
+    assert (stats.queued, stats.running, stats.done, stats.failed, stats.cancelled) == (1, 2, 1, 1, 1)
+    assert stats.submitted == 6
+    assert (stats.workers, stats.idle_workers) == (2, 0)
+    assert (stats.paused, stats.closed) == (False, False)
+
+    hold.release()
+    cf.wait(held, timeout=WAIT)
+    pool.shutdown(wait=True)
+    stats = pool.stats()
+    assert (stats.queued, stats.running, stats.done, stats.failed, stats.cancelled) == (0, 0, 4, 1, 1)
+    assert stats.submitted == 6
+    assert (stats.workers, stats.closed) == (0, True)
+    # Three tasks ended between the two calls.
+    assert stats.tasks_per_second > 0
+
+
+# ----------------------------------------------------------------- bad input
+
+
+def test_submit_after_shutdown_raises_pool_closed(pool: ThreadPool) -> None:
+    pool.shutdown()
+
+    with pytest.raises(PoolClosed) as caught:
+        pool.submit(abs, 1)
+    assert isinstance(caught.value, RuntimeError)
+    with pytest.raises(PoolClosed):
+        pool.add_workers(1)
+
+
+def test_a_task_must_be_callable(pool: ThreadPool) -> None:
+    with pytest.raises(TypeError):
+        pool.submit(42)
+    with pytest.raises(TypeError):
+        pool.schedule("not a function")
+    assert pool.stats().submitted == 0
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda pool: pool.dismiss_workers(-1), id="dismiss_workers(-1)"),
+        pytest.param(lambda pool: pool.add_workers(0), id="add_workers(0)"),
+        pytest.param(lambda pool: pool.schedule(abs, (1,), timeout=-1), id="negative timeout"),
+        pytest.param(lambda pool: pool.schedule(abs, (1,), timeout=0), id="zero timeout"),
+        pytest.param(lambda pool: pool.schedule(abs, (1,), retries=-1), id="negative retries"),
+    ],
+)
+def test_bad_counts_and_times_raise_value_error(pool: ThreadPool, call: Callable[[ThreadPool], Any]) -> None:
+    with pytest.raises(ValueError):
+        call(pool)
+    assert pool.stats().workers == 2
+    assert pool.stats().submitted == 0
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_a_pool_needs_at_least_one_worker(workers: int) -> None:
+    with pytest.raises(ValueError):
+        ThreadPool(workers=workers)
+
+
+def test_cancel_of_an_unknown_id_raises_unknown_task(pool: ThreadPool) -> None:
+    with pytest.raises(UnknownTask) as caught:
+        pool.cancel(10**9)
+    assert isinstance(caught.value, LookupError)
+
+    pool.submit(abs, 1).result(timeout=WAIT)
+    with pytest.raises(UnknownTask):
+        pool.cancel(10**9)
+
+
+def test_cancel_of_another_pools_task_raises_unknown_task(make_pool) -> None:
+    pool, other = make_pool(workers=1), make_pool(workers=1)
+    pool.submit(abs, 1).result(timeout=WAIT)
+    foreign = other.submit(abs, 2)
+    foreign.result(timeout=WAIT)
+    pool.submit(abs, 3).result(timeout=WAIT)
+
+    with pytest.raises(UnknownTask):
+        pool.cancel(foreign.task_id)
+
+
+# ------------------------------------------------------------------ callbacks
+
+
+def test_a_failing_callback_is_reported_and_the_pool_keeps_working(make_pool, caplog) -> None:
+    pool = make_pool(workers=1)
+    events = Recorder(pool)
+    [worker] = [w.id for w in pool.workers]
+
+    def broken_callback(value: Any) -> None:
+        raise RuntimeError(f"callback broke on {value!r}")
+
+    with caplog.at_level(logging.ERROR):
+        result = pool.apply_async(abs, (-4,), callback=broken_callback)
+        assert result.get(timeout=WAIT) == 4
+        failed = pool.apply_async(fail, error_callback=broken_callback)
+        with pytest.raises(ValueError):
+            failed.get(timeout=WAIT)
+
+    reported = events.wait_for(E.CALLBACK_FAILED, result.task_id)
+    assert isinstance(reported.payload, TaskError)
+    assert reported.payload.type_name == "RuntimeError"
+    assert "callback broke on 4" in str(reported.payload)
+    assert events.wait_for(E.CALLBACK_FAILED, failed.task_id).worker_id == worker
+    assert events.task_kinds(result.task_id)[-1] is E.TASK_DONE
+    assert sum("callback" in r.getMessage() for r in caplog.records) == 2
+    # The same worker goes on.
+    assert pool.apply(abs, (-5,)) == 5
+    assert [w.id for w in pool.workers] == [worker]
+    assert pool.stats().workers == 1
