@@ -9,9 +9,9 @@
 from .errors import PoolClosed, QueueFull, TaskCancelled, TaskError, TaskTimeout, UnknownTask, WorkerLost
 from .events import Event, EventBuffer, EventBus, EventKind
 from .pool import Pool, PoolStats
+from .process_pool import ProcessPool
 from .results import AsyncResult
 from .task import Task, TaskContext, TaskFuture, TaskState, current_task, report_progress
-from .process_pool import ProcessPool
 from .thread_pool import ThreadPool
 from .worker import WorkerInfo, WorkerState
 

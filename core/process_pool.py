@@ -28,15 +28,16 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import wait
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 
 from . import process_worker
 from .errors import TaskCancelled, TaskError, TaskTimeout, WorkerLost
 from .events import EventKind
-from .pool import Pool, _Worker, _check_count
+from .pool import Pool, _check_count, _Worker
 from .task import Task
 
 __all__ = ["ProcessPool"]
@@ -54,22 +55,22 @@ SHORT_TASK = 0.005
 
 class _ProcessWorker(_Worker):
     __slots__ = (
-        "pool",
-        "thread",
-        "process",
+        "_ps",
         "conn",
-        "lifeline",
-        "wake_r",
-        "wake_w",
-        "send_lock",
         "inflight",
         "kill_at",
         "kill_reason",
-        "sent",
-        "retiring",
-        "ready",
         "last_run",
-        "_ps",
+        "lifeline",
+        "pool",
+        "process",
+        "ready",
+        "retiring",
+        "send_lock",
+        "sent",
+        "thread",
+        "wake_r",
+        "wake_w",
     )
 
     def __init__(self, pool: ProcessPool, worker_id: int) -> None:

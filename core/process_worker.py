@@ -50,7 +50,7 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 class _ChildTask:
     """What ``current_task()`` sees inside a worker process."""
 
-    __slots__ = ("id", "attempt", "cancel_requested", "last_progress")
+    __slots__ = ("attempt", "cancel_requested", "id", "last_progress")
 
     def __init__(self, task_id: int) -> None:
         self.id = task_id

@@ -32,7 +32,7 @@ def classic_program(tp, join: bool = True) -> tuple[list, list]:
     pool = tp.ThreadPool(3)
     requests = tp.makeRequests(
         fail_on_three,
-        list(range(6)) + [((7,), {})],
+        [*list(range(6)), ((7,), {})],
         callback=lambda request, result: results.append(result),
         exc_callback=lambda request, exc_info: errors.append((exc_info[0], str(exc_info[1]))),
     )
