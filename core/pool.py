@@ -45,7 +45,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, as_completed
+from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass
 from itertools import starmap
 from typing import TYPE_CHECKING, Any
@@ -298,14 +298,16 @@ class Pool(Executor):
                 raise PoolClosed(f"cannot submit to this {self._kind}: it was shut down or closed")
 
     def _reserve_room(self, block: bool, queue_timeout: float | None) -> None:
-        if not self._room.acquire(block, queue_timeout):
+        room = self._room
+        assert room is not None
+        if not room.acquire(block, queue_timeout):
             raise QueueFull(
                 f"the queue holds {self._queue_size} tasks and stayed full"
                 + (f" for {queue_timeout:g} s" if queue_timeout else "")
                 + "; wait for results, raise queue_size or submit with a longer timeout"
             )
         if self._closed:
-            self._room.release()
+            room.release()
             raise PoolClosed(f"cannot submit to this {self._kind}: it was shut down while waiting")
 
     def _free_room(self) -> None:
@@ -987,8 +989,8 @@ def _run_chunk(fn: Callable[..., Any], items: list[Any], star: bool) -> list[Any
     if not failed:
         return results
     outcomes: list[tuple[bool, Any]] = [(True, r) for r in results]
-    for index, exc in failed:
-        outcomes[index] = (False, exc)
+    for index, item_error in failed:
+        outcomes[index] = (False, item_error)
     first = failed[0][1]
     message = f"{len(failed)} of {len(items)} items failed; the first: {type(first).__name__}: {first}"
     raise ChunkFailed(message, outcomes) from first
@@ -1001,7 +1003,7 @@ def _results(futures: list[TaskFuture], end: float | None, chunked: bool, ordere
     def left() -> float | None:
         return None if end is None else max(0.0, end - time.monotonic())
 
-    def outcomes(future: TaskFuture) -> Iterator[Any]:
+    def outcomes(future: Future[Any]) -> Iterator[Any]:
         if not chunked:
             yield future.result(left())
             return

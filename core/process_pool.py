@@ -166,7 +166,7 @@ class ProcessPool(Pool):
                 "start_method 'fork' is refused: forking a process that runs threads (or Qt) "
                 "can deadlock the child; use 'forkserver' or 'spawn'"
             )
-        self._context = multiprocessing.get_context(start_method)
+        self._context: Any = multiprocessing.get_context(start_method)
         self._task_timeout = task_timeout
         self._max_tasks = max_tasks_per_worker
         self._early_deaths = 0
@@ -267,6 +267,7 @@ class ProcessPool(Pool):
     def _serve_loop(self, worker: _ProcessWorker) -> None:
         inflight = worker.inflight
         process = worker.process
+        assert process is not None
         while True:
             if not inflight and not process.is_alive():
                 self._lose(worker, None)  # died while idle
@@ -296,8 +297,7 @@ class ProcessPool(Pool):
                 self._kill(worker)
                 return
             if self._deadline_passed(worker):
-                head = inflight[0]
-                worker.kill_reason = TaskTimeout(self._timeout_of(head))
+                worker.kill_reason = TaskTimeout(self._timeout_of(inflight[0]) or 0.0)
                 self._kill(worker)
                 return
 
@@ -344,7 +344,7 @@ class ProcessPool(Pool):
         if head is not None and head is worker.task:
             timeout = self._timeout_of(head)
             if timeout is not None:
-                deadlines.append(head.started_at + timeout - time.time())
+                deadlines.append((head.started_at or 0.0) + timeout - time.time())
         return max(0.0, min(deadlines)) if deadlines else None
 
     def _deadline_passed(self, worker: _ProcessWorker) -> bool:
@@ -352,7 +352,7 @@ class ProcessPool(Pool):
         if head is None:
             return False
         timeout = self._timeout_of(head)
-        return timeout is not None and time.time() >= head.started_at + timeout
+        return timeout is not None and time.time() >= (head.started_at or 0.0) + timeout
 
     def _on_message(self, worker: _ProcessWorker, message: tuple) -> None:
         kind = message[0]
@@ -373,7 +373,9 @@ class ProcessPool(Pool):
             skipped = set(message[1])
             if skipped:
                 tasks = [t for t in worker.inflight if t.id in skipped]
-                worker.inflight = deque(t for t in worker.inflight if t.id not in skipped)
+                kept = [t for t in worker.inflight if t.id not in skipped]
+                worker.inflight.clear()  # in place: the serving loop holds this deque
+                worker.inflight.extend(kept)
                 worker.sent -= len(tasks)
                 self._unreserve(tasks)
 
@@ -413,13 +415,13 @@ class ProcessPool(Pool):
         worker.nudge()
 
     def _cancel_running_locked(self, task: Task) -> bool:
-        worker = self._workers.get(task.worker_id)
+        worker = self._workers.get(task.worker_id or 0)
         if isinstance(worker, _ProcessWorker) and worker.task is task:
             self._request_cancel(worker, task, 0.0 if self._terminated else CANCEL_GRACE)
         return False
 
     def _cancel_reserved_locked(self, task: Task) -> bool:
-        worker = self._workers.get(task.worker_id)
+        worker = self._workers.get(task.worker_id or 0)
         if isinstance(worker, _ProcessWorker):
             worker.send(("skip", [task.id]))
         return True
@@ -504,14 +506,14 @@ def _unpack(ok: bool, payload: Any) -> tuple[Any, TaskError | None]:
             )
             return error, error
     error_blob, exc_blob = payload
-    error: TaskError = pickle.loads(error_blob)
-    exc: BaseException = error
+    record: TaskError = pickle.loads(error_blob)
+    raised: BaseException = record
     if exc_blob is not None:
         try:
-            exc = pickle.loads(exc_blob)
+            raised = pickle.loads(exc_blob)
         except Exception:
-            exc = error
+            raised = record
         else:
-            if not isinstance(exc, TaskError):
-                exc.__cause__ = error  # the child's traceback, as ProcessPoolExecutor shows it
-    return exc, error
+            if not isinstance(raised, TaskError):
+                raised.__cause__ = record  # the child's traceback, as ProcessPoolExecutor shows it
+    return raised, record

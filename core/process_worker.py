@@ -161,6 +161,7 @@ class _Child:
             value = fn(*args, **kwargs) if kwargs else fn(*args)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the worker carries on
             _local.task = None
+            payload: Any
             ok, payload = False, _pack_failure(exc)
         else:
             _local.task = None
@@ -172,7 +173,8 @@ class _Child:
                     f"the task's result, of type {_type_name(value)}, cannot be pickled to come "
                     f"back from the worker process ({type(exc).__name__}: {exc}); return plain data",
                 )
-                ok, payload = False, (pickle.dumps(error, _PROTOCOL), None)
+                failure: tuple[bytes, bytes | None] = (pickle.dumps(error, _PROTOCOL), None)
+                ok, payload = False, failure
         self.current = None
         self.results.append((task.id, ok, payload, started, time.time()))
         return bool(self.tasks)

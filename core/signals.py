@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMetaMethod, QObject, QTimer, Signal
+from PySide6.QtCore import QMetaMethod, QObject, QTimer, Signal, SignalInstance
 
 from .events import EventKind
 
@@ -113,7 +113,7 @@ class PoolSignals(QObject):
         for _ in range(min(len(callbacks), self.max_callbacks)):
             callbacks.popleft()()  # each reports its own errors
 
-    def _is_connected(self, signal: Signal) -> bool:
+    def _is_connected(self, signal: SignalInstance) -> bool:
         return self.isSignalConnected(QMetaMethod.fromSignal(signal))
 
     def close(self) -> None:

@@ -143,6 +143,7 @@ class TaskFuture(Future):
     """
 
     __slots__ = ("task",)
+    task: Task | None
 
     @property
     def task_id(self) -> int | None:

@@ -124,6 +124,7 @@ class ThreadPool(Pool):
     # ------------------------------------------------------------- time-outs
 
     def _watch(self, task: Task, worker: _Worker) -> None:
+        assert task.timeout is not None
         deadline = time.monotonic() + task.timeout
         with self._watchdog_wake:
             heapq.heappush(self._deadlines, (deadline, self._deadline_seq(), weakref.ref(task), worker))
@@ -159,6 +160,7 @@ class ThreadPool(Pool):
             del task, worker
 
     def _expire(self, task: Task, worker: _Worker) -> None:
+        assert task.timeout is not None
         error = TaskTimeout(task.timeout)
         if self._end(task, False, error, worker):
             self._abandon(worker)

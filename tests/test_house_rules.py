@@ -53,3 +53,14 @@ def test_ruff_is_clean():
         timeout=120,
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_core_is_type_clean():
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]

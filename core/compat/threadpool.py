@@ -12,6 +12,7 @@ both queues bounded cannot happen (``resq_size`` is accepted and ignored).
 
 from __future__ import annotations
 
+import functools
 import queue
 import traceback
 from collections.abc import Callable, Iterable
@@ -149,7 +150,7 @@ class ThreadPool:
             raise queue.Full(str(exc)) from exc
         request.task_id = future.task_id
         self.workRequests[request.requestID] = request
-        future.add_done_callback(lambda f, r=request: self._collect(r, f))
+        future.add_done_callback(functools.partial(self._collect, request))
 
     def _collect(self, request: WorkRequest, future: Any) -> None:
         # Runs in the worker; the callbacks wait for poll().
