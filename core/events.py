@@ -81,7 +81,8 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: tuple[Subscriber, ...] = ()
-        self._next_seq = itertools.count(1).__next__
+        self._seq = itertools.count(1)
+        self._next_seq = self._seq.__next__
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(event)`` for every event from now on; returns a function
@@ -96,9 +97,14 @@ class EventBus:
 
     def buffer(self, maxlen: int = 1_000_000) -> EventBuffer:
         """A new bounded buffer that receives every event from now on."""
-        buf = EventBuffer(maxlen)
+        buf = EventBuffer(maxlen, first_seq=self._peek_seq())
         buf._unsubscribe = self.subscribe(buf._append)
         return buf
+
+    def _peek_seq(self) -> int:
+        """The seq the next event will get (itertools.count has no peek; its
+        pickle form carries the next value)."""
+        return int(self._seq.__reduce__()[1][0])
 
     def emit(
         self,
@@ -126,12 +132,12 @@ class EventBuffer:
     ``maxlen`` and no more.
     """
 
-    def __init__(self, maxlen: int) -> None:
+    def __init__(self, maxlen: int, first_seq: int = 1) -> None:
         self._events: deque[Event] = deque(maxlen=maxlen)
         self._append = self._events.append
         self._unsubscribe: Callable[[], None] = lambda: None
-        self._first_seq = 0
-        self._last_seq = 0
+        self._first_seq = first_seq  # the first event it was subscribed for
+        self._last_seq = first_seq - 1
         self._received = 0
 
     def __len__(self) -> int:
@@ -140,8 +146,6 @@ class EventBuffer:
     @property
     def dropped(self) -> int:
         """How many events were lost to the bound so far (as of the last drain)."""
-        if not self._received:
-            return 0
         return max(0, self._last_seq - self._first_seq + 1 - self._received)
 
     def drain(self, limit: int | None = None) -> list[Event]:
@@ -153,13 +157,13 @@ class EventBuffer:
         count = len(events) if limit is None else min(limit, len(events))
         batch = [popleft() for _ in range(count)]
         if batch:
-            # Concurrent emitters may append slightly out of seq order.
-            seqs = [e.seq for e in batch]
-            low, high = min(seqs), max(seqs)
-            if not self._received or low < self._first_seq:
-                self._first_seq = low
-            self._last_seq = max(self._last_seq, high)
-            self._received += count
+            # Concurrent emitters may append slightly out of seq order, and an
+            # event numbered just before the subscription may still arrive.
+            first = self._first_seq
+            seqs = [e.seq for e in batch if e.seq >= first]
+            if seqs:
+                self._last_seq = max(self._last_seq, max(seqs))
+                self._received += len(seqs)
         return batch
 
     def close(self) -> None:

@@ -38,8 +38,10 @@ workers, pause and resume, cancel, shutdown.
 from __future__ import annotations
 
 import atexit
+import bisect
 import itertools
 import logging
+import pickle
 import threading
 import time
 import weakref
@@ -198,8 +200,9 @@ class Pool(Executor):
         self._retired_cancelled = 0
         self._cancelled_queued = 0
         self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
-        self._first_task_id: int | None = None
-        self._last_task_id = 0
+        # Ids this pool gave out, as [first, last] runs: ids are unique across
+        # pools, so a pool's own ids come in runs between other pools' ones.
+        self._id_runs: list[list[int]] = []
         self._next_worker_id = itertools.count(1).__next__
         #: Where task callbacks go instead of running in the worker (see
         #: core.signals.PoolSignals, which runs them on the GUI thread).
@@ -282,9 +285,11 @@ class Pool(Executor):
     def _enqueue(self, task: Task) -> None:
         # Announce the task before any worker can see it.
         self._emit(E.TASK_SUBMITTED, task.id, None, task)
-        if self._first_task_id is None:
-            self._first_task_id = task.id
-        self._last_task_id = task.id
+        runs = self._id_runs
+        if runs and runs[-1][1] == task.id - 1:
+            runs[-1][1] = task.id
+        else:
+            runs.append([task.id, task.id])
         self._queued[task.id] = task
         self._pending.append(task)
         if self._idle and not self._paused:
@@ -294,6 +299,7 @@ class Pool(Executor):
             # unless a worker already has it.
             if self._queued.pop(task.id, None) is not None:
                 self._cancelled_queued += 1
+                self._leave_queue(task)
                 self._announce_cancelled(task, "the pool was shut down before the task was queued")
                 raise PoolClosed(f"cannot submit to this {self._kind}: it was shut down or closed")
 
@@ -310,8 +316,12 @@ class Pool(Executor):
             room.release()
             raise PoolClosed(f"cannot submit to this {self._kind}: it was shut down while waiting")
 
-    def _free_room(self) -> None:
-        if self._room is not None:
+    def _leave_queue(self, task: Task) -> None:
+        """A task left QUEUED for good (started or cancelled): free its room.
+
+        Only first attempts hold room: a retry is work already admitted, and
+        a worker must never block to queue it."""
+        if self._room is not None and task.attempt == 1:
             self._room.release()
 
     # ------------------------------------------------------------ worker side
@@ -341,8 +351,7 @@ class Pool(Executor):
             if worker.state is IDLE:
                 worker.state = BUSY
                 self._emit(E.WORKER_BUSY, task.id, worker.id)
-            if self._room is not None:
-                self._room.release()
+            self._leave_queue(task)
             return task
         return None
 
@@ -353,6 +362,7 @@ class Pool(Executor):
             if running is not None:
                 with self._lock:
                     self._cancelled_queued += 1
+                self._leave_queue(task)
                 self._announce_cancelled(task)
             return
         self._queued[task.id] = task
@@ -378,41 +388,48 @@ class Pool(Executor):
                 continue
             task.worker_id = worker.id
             taken.append(task)
-            if self._room is not None:
-                self._room.release()
         return taken
 
-    def _start_reserved(self, task: Task, worker: _Worker, started_at: float) -> None:
-        """A reserved task began to run on ``worker`` at ``started_at``."""
+    def _start_reserved(self, task: Task, worker: _Worker, started_at: float) -> bool:
+        """A reserved task began to run on ``worker`` at ``started_at``; False
+        when it was cancelled meanwhile (the worker should stop it)."""
         self._running[task.id] = task
-        self._reserved.pop(task.id, None)
+        if self._reserved.pop(task.id, None) is None:
+            self._running.pop(task.id, None)
+            return False
         task.state = RUNNING
         worker.task = task
+        self._leave_queue(task)
         if worker.state is IDLE:
             worker.state = BUSY
             self._emit(E.WORKER_BUSY, task.id, worker.id)
         self._emit(E.TASK_STARTED, task.id, worker.id)
         task.started_at = worker.busy_since = started_at
+        return True
 
     def _unreserve(self, tasks: Sequence[Task]) -> None:
         """Give reserved tasks back to the front of the queue, in order; those
         somebody asked to cancel end CANCELLED instead."""
         cancelled = []
+        returned = 0
         for task in reversed(tasks):
-            self._reserved.pop(task.id, None)
+            if self._reserved.pop(task.id, None) is None:
+                continue  # cancelled already
             task.worker_id = None
             if task.cancel_requested or self._terminated:
                 cancelled.append(task)
             else:
                 self._queued[task.id] = task
                 self._pending.appendleft(task)
+                returned += 1
         if cancelled:
             with self._lock:
                 self._cancelled_queued += len(cancelled)
             for task in reversed(cancelled):
+                self._leave_queue(task)
                 self._announce_cancelled(task, self._stop_reason)
         if not self._paused:
-            for _ in range(min(len(tasks) - len(cancelled), len(self._idle))):
+            for _ in range(min(returned, len(self._idle))):
                 self._wake_one()
 
     def _must_leave(self, worker: _Worker) -> bool:
@@ -549,6 +566,8 @@ class Pool(Executor):
             sink(call)
 
     def _report_progress(self, task: Task, fraction: float, message: str | None) -> None:
+        if task.state is not RUNNING:
+            return  # it ended already (timed out): say nothing more about it
         fraction = min(1.0, max(0.0, float(fraction)))
         task.progress = fraction
         self._emit(E.TASK_PROGRESS, task.id, task.worker_id, (fraction, message))
@@ -632,16 +651,21 @@ class Pool(Executor):
             self._emit(E.WORKER_EXITED, None, worker.id)
 
     def _abandon(self, worker: _Worker) -> None:
-        """Give up on a worker that cannot be stopped and start a replacement."""
+        """Give up on a worker that cannot be stopped (the caller starts its
+        replacement with ``_replace_locked``)."""
         with self._lock:
             worker.abandoned = True
             worker.state = ABANDONED
             self._emit(E.WORKER_ABANDONED, None, worker.id)
-            self._replace_locked()
 
     def _replace_locked(self) -> None:
-        """Start workers until the pool is back at its target size."""
-        while not self._closed and len(self._active_locked()) < self._target:
+        """Start workers until the pool is back at its target size (also while
+        it shuts down with work still queued: shutdown lets that work run)."""
+        while (
+            not self._terminated
+            and (not self._closed or self._pending)
+            and len(self._active_locked()) < self._target
+        ):
             self._start_worker_locked()
 
     def join_dismissed(self, timeout: float | None = None) -> list[int]:
@@ -700,17 +724,26 @@ class Pool(Executor):
                 if task is not None:
                     task.cancel_requested = True
                     return self._cancel_running_locked(task)
-                task = self._reserved.get(task_id)
-                if task is not None:
-                    task.cancel_requested = True
-                    return self._cancel_reserved_locked(task)
-                first = self._first_task_id
-                if isinstance(task_id, int) and first is not None and first <= task_id <= self._last_task_id:
-                    return False  # finished already
-                raise UnknownTask(f"this {self._kind} has no task {task_id!r}")
-        self._free_room()
+                task = self._reserved.pop(task_id, None)
+                if task is None:
+                    if self._gave_out(task_id):
+                        return False  # finished already
+                    raise UnknownTask(f"this {self._kind} has no task {task_id!r}")
+                # Handed to a worker but not started: cancelled now; the
+                # worker is told to skip it.
+                task.cancel_requested = True
+                self._cancelled_queued += 1
+                self._cancel_reserved_locked(task)
+        self._leave_queue(task)
         self._announce_cancelled(task)
         return True
+
+    def _gave_out(self, task_id: object) -> bool:
+        if not isinstance(task_id, int):
+            return False
+        runs = self._id_runs
+        index = bisect.bisect_right(runs, task_id, key=lambda run: run[0]) - 1
+        return index >= 0 and runs[index][0] <= task_id <= runs[index][1]
 
     def cancel_queued(self, reason: str = "cancelled before it started") -> int:
         """Cancel every queued task; returns how many."""
@@ -722,7 +755,7 @@ class Pool(Executor):
                     tasks.append(task)
             self._cancelled_queued += len(tasks)
         for task in tasks:
-            self._free_room()
+            self._leave_queue(task)
             self._announce_cancelled(task, reason)
         return len(tasks)
 
@@ -734,15 +767,18 @@ class Pool(Executor):
         task.finished_at = self._emit(E.TASK_CANCELLED, task.id, None, error).time
         if task.error_callback is not None:
             self._call_back(task, task.error_callback, error)
-        task.future._cancel_as_future()
+        future = task.future
+        if future._cancel_as_future():
+            # What an executor's worker does on meeting a cancelled item: it
+            # wakes as_completed() and wait() callers.
+            future.set_running_or_notify_cancel()
 
     def _cancel_running_locked(self, task: Task) -> bool:
         """Backends decide what cancelling a running task means."""
         return False
 
-    def _cancel_reserved_locked(self, task: Task) -> bool:
-        """A backend that reserves tasks takes a cancelled one back."""
-        return False
+    def _cancel_reserved_locked(self, task: Task) -> None:
+        """A backend that reserves tasks tells the worker to skip this one."""
 
     # ----------------------------------------------------------- introspection
 
@@ -899,9 +935,18 @@ class Pool(Executor):
             self._join_all()
 
     def _join_all(self, timeout: float | None = None) -> None:
-        with self._lock:
-            workers = [w for w in self._workers.values() if not w.abandoned] + self._exited
-        self._join(workers, timeout)
+        """Join every worker that is not abandoned, including replacements
+        started while we wait."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                workers = [w for w in self._workers.values() if not w.abandoned] + self._exited
+            if not workers:
+                return
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            self._join(workers, left)
 
     def close(self) -> None:
         """``multiprocessing.Pool.close``: take no new tasks; queued ones still run."""
@@ -964,6 +1009,19 @@ class ChunkFailed(Exception):
     def __init__(self, message: str, outcomes: list[tuple[bool, Any]]) -> None:
         super().__init__(message)
         self.outcomes = outcomes
+
+    def __reduce__(self):
+        # Travels from a worker process: an item's exception that cannot be
+        # pickled goes as its TaskError record instead.
+        return (type(self), (self.args[0], [(ok, v if ok else _picklable(v)) for ok, v in self.outcomes]))
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        pickle.dumps(exc)
+    except Exception:
+        return _error_record(exc)
+    return exc
 
 
 def _run_chunk(fn: Callable[..., Any], items: list[Any], star: bool) -> list[Any]:

@@ -64,6 +64,7 @@ class _ProcessWorker(_Worker):
         "lifeline",
         "pool",
         "process",
+        "rbuf",
         "ready",
         "retiring",
         "send_lock",
@@ -90,6 +91,7 @@ class _ProcessWorker(_Worker):
         self.sent = 0
         self.retiring = False
         self.ready = False  # the child said it started
+        self.rbuf = bytearray()
         self.last_run = 1.0
         self._ps: psutil.Process | None = None
 
@@ -284,13 +286,14 @@ class ProcessPool(Pool):
                 os.read(worker.wake_r, 4096)
                 self._on_nudge(worker)
             if worker.conn in ready:
-                try:
-                    message = worker.conn.recv()
-                except (EOFError, OSError):
+                messages = self._read(worker)
+                if messages is None:
                     self._lose(worker, None)
                     return
-                self._on_message(worker, message)
+                for message in messages:
+                    self._on_message(worker, message)
             elif process.sentinel in ready:
+                self._drain(worker)  # what it wrote before it died
                 self._lose(worker, None)
                 return
             if worker.kill_at is not None and time.monotonic() >= worker.kill_at:
@@ -300,6 +303,47 @@ class ProcessPool(Pool):
                 worker.kill_reason = TaskTimeout(self._timeout_of(inflight[0]) or 0.0)
                 self._kill(worker)
                 return
+
+    def _read(self, worker: _ProcessWorker) -> list[tuple] | None:
+        """Every whole message the pipe holds now, read in one go (the child
+        writes one per task); None at end of file.
+
+        Reads the frames multiprocessing's Connection writes (a 4-byte
+        big-endian length, then the pickle) straight from the socket, so many
+        small results cost one system call instead of two each."""
+        try:
+            data = os.read(worker.conn.fileno(), 1 << 18)
+        except OSError:
+            return None
+        if not data:
+            return None
+        buffer = worker.rbuf
+        buffer += data
+        messages = []
+        start, end = 0, len(buffer)
+        while end - start >= 4:
+            size = int.from_bytes(buffer[start : start + 4], "big", signed=True)
+            header = 4
+            if size == -1:  # a message of 2 GiB or more: 8-byte length
+                if end - start < 12:
+                    break
+                size = int.from_bytes(buffer[start + 4 : start + 12], "big")
+                header = 12
+            if end - start < header + size:
+                break
+            messages.append(pickle.loads(buffer[start + header : start + header + size]))
+            start += header + size
+        del buffer[:start]
+        return messages
+
+    def _drain(self, worker: _ProcessWorker) -> None:
+        """Handle what a dead child wrote before it died."""
+        while worker.conn.poll(0):
+            messages = self._read(worker)
+            if messages is None:
+                return
+            for message in messages:
+                self._on_message(worker, message)
 
     def _depth(self, worker: _ProcessWorker) -> int:
         depth = PREFETCH if worker.last_run < SHORT_TASK else 1
@@ -328,8 +372,8 @@ class ProcessPool(Pool):
         worker.send(("run", [(task.id, task.packed) for task in batch]))
 
     def _begin(self, worker: _ProcessWorker, task: Task, started_at: float) -> None:
-        self._start_reserved(task, worker, started_at)
-        if task.cancel_requested:
+        if not self._start_reserved(task, worker, started_at) or task.cancel_requested:
+            # Cancelled just as the child took it: stop it there too.
             self._request_cancel(worker, task)
 
     def _timeout_of(self, task: Task) -> float | None:
@@ -362,9 +406,8 @@ class ProcessPool(Pool):
             worker.ready = True
             if worker.inflight and worker.task is None:
                 self._begin(worker, worker.inflight[0], time.time())
-        elif kind == "results":
-            for task_id, ok, payload, started, finished in message[1]:
-                self._finish_head(worker, task_id, ok, payload, started, finished)
+        elif kind == "result":
+            self._finish_head(worker, *message[1:])
         elif kind == "progress":
             task = worker.task
             if task is not None and task.id == message[1]:
@@ -420,11 +463,10 @@ class ProcessPool(Pool):
             self._request_cancel(worker, task, 0.0 if self._terminated else CANCEL_GRACE)
         return False
 
-    def _cancel_reserved_locked(self, task: Task) -> bool:
+    def _cancel_reserved_locked(self, task: Task) -> None:
         worker = self._workers.get(task.worker_id or 0)
         if isinstance(worker, _ProcessWorker):
             worker.send(("skip", [task.id]))
-        return True
 
     def dismiss_worker(self, worker_id: int, join: bool = False, force: bool = False) -> None:
         """Dismiss one worker by id: after its current task, or with ``force``

@@ -8,7 +8,7 @@ blob is the pickled ``(fn, args, kwargs)``::
                       ("skip", [task_id, ...])          take these back if not started
                       ("cancel", task_id)               the running task should stop
                       ("exit",)                         leave after the tasks already sent
-    child -> parent   ("results", [(task_id, ok, payload, started, finished), ...])
+    child -> parent   ("result", task_id, ok, payload, started, finished)
                       ("skipped", [task_id, ...])       what "skip" found unstarted
                       ("progress", task_id, fraction, message)
                       ("ready",)                        once, when the worker is up
@@ -19,8 +19,9 @@ when it pickles, so the parent can raise the original type.
 
 The child runs its tasks in the order received and starts the next one the
 moment the previous one ends, so the parent knows which task runs without a
-message per start. Results go back in small batches while more tasks wait,
-and at once when none does. A reader thread takes every message as it comes
+message per start. Each result is written to the pipe before the next task
+starts: should the process die in that task, every earlier result is still
+in the pipe for the parent to read (which reads many at once). A reader thread takes every message as it comes
 (so "cancel" reaches a running task), and a lifeline pipe ends the process
 when the parent dies, even in the middle of a task.
 """
@@ -37,10 +38,6 @@ from typing import Any
 from .errors import TaskError
 from .task import _local
 
-#: Send results at least this often while more tasks wait (seconds) ...
-FLUSH_INTERVAL = 0.02
-#: ... and at least every this many results.
-FLUSH_COUNT = 256
 #: Progress of one task is sent at most this often (seconds), and its end always.
 PROGRESS_INTERVAL = 0.05
 
@@ -83,8 +80,6 @@ class _Child:
         self.ready = threading.Condition(threading.Lock())
         self.exiting = False
         self.current: _ChildTask | None = None
-        self.results: list[tuple] = []
-        self.last_flush = time.monotonic()
         self.send_lock = threading.Lock()
         _local.emit_progress = self.report_progress
         threading.Thread(target=self.read, daemon=True).start()
@@ -137,31 +132,30 @@ class _Child:
                         return  # told to exit, and nothing is left
                     task_id, blob = self.tasks.popleft()
                     task = self.current = _ChildTask(task_id)
-                more = self.run_one(task, blob)
-                if (
-                    not more
-                    or len(self.results) >= FLUSH_COUNT
-                    or time.monotonic() - self.last_flush >= FLUSH_INTERVAL
-                ):
-                    self.flush()
+                self.send(self.run_one(task, blob))
         except (EOFError, OSError):
             return  # the parent is gone
-        finally:
-            try:
-                self.flush()
-            except (OSError, ValueError):
-                pass
 
-    def run_one(self, task: _ChildTask, blob: bytes) -> bool:
-        """Run one task; True when more tasks wait."""
+    def run_one(self, task: _ChildTask, blob: bytes) -> tuple:
+        """Run one task; returns its "result" message."""
         started = time.time()
+        payload: Any
         try:
             fn, args, kwargs = pickle.loads(blob)
+        except Exception as exc:
+            error = TaskError.from_exception(exc)
+            error = TaskError(
+                error.type_name,
+                f"the task could not be unpickled in the worker process: {error.message}",
+                error.traceback,
+            )
+            self.current = None
+            return ("result", task.id, False, (pickle.dumps(error, _PROTOCOL), None), started, time.time())
+        try:
             _local.task = task
             value = fn(*args, **kwargs) if kwargs else fn(*args)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt too: the worker carries on
             _local.task = None
-            payload: Any
             ok, payload = False, _pack_failure(exc)
         else:
             _local.task = None
@@ -173,17 +167,9 @@ class _Child:
                     f"the task's result, of type {_type_name(value)}, cannot be pickled to come "
                     f"back from the worker process ({type(exc).__name__}: {exc}); return plain data",
                 )
-                failure: tuple[bytes, bytes | None] = (pickle.dumps(error, _PROTOCOL), None)
-                ok, payload = False, failure
+                ok, payload = False, (pickle.dumps(error, _PROTOCOL), None)
         self.current = None
-        self.results.append((task.id, ok, payload, started, time.time()))
-        return bool(self.tasks)
-
-    def flush(self) -> None:
-        if self.results:
-            results, self.results = self.results, []
-            self.send(("results", results))
-        self.last_flush = time.monotonic()
+        return ("result", task.id, ok, payload, started, time.time())
 
     def send(self, message: tuple) -> None:
         with self.send_lock:
@@ -195,7 +181,6 @@ class _Child:
         if fraction < 1.0 and now - task.last_progress < PROGRESS_INTERVAL:
             return
         task.last_progress = now
-        self.flush()  # finished results first, so the parent sees events in order
         self.send(("progress", task.id, fraction, None if message is None else str(message)))
 
 

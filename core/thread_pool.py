@@ -164,7 +164,9 @@ class ThreadPool(Pool):
         error = TaskTimeout(task.timeout)
         if self._end(task, False, error, worker):
             self._abandon(worker)
-            self._after_end(task, False, error, error)
+            self._after_end(task, False, error, error)  # may queue a retry ...
+            with self._lock:
+                self._replace_locked()  # ... which the replacement then runs
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         super().shutdown(wait, cancel_futures=cancel_futures)
