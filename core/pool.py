@@ -271,6 +271,7 @@ class Pool(Executor):
         future.task = task
         if self._room is not None:
             self._reserve_room(block, queue_timeout)
+            task.holds_room = True
         self._enqueue(task)
         return future
 
@@ -282,7 +283,7 @@ class Pool(Executor):
         """A backend's chance to refuse a task before it is queued; what it
         returns is kept on the task as ``packed``."""
 
-    def _enqueue(self, task: Task) -> None:
+    def _enqueue(self, task: Task, admitted: bool = False) -> None:
         # Announce the task before any worker can see it.
         self._emit(E.TASK_SUBMITTED, task.id, None, task)
         runs = self._id_runs
@@ -294,7 +295,7 @@ class Pool(Executor):
         self._pending.append(task)
         if self._idle and not self._paused:
             self._wake_one()
-        if self._closed and task.attempt == 1:
+        if self._closed and not admitted:
             # Shut down between the check in _submit() and here: take it back
             # unless a worker already has it.
             if self._queued.pop(task.id, None) is not None:
@@ -317,12 +318,10 @@ class Pool(Executor):
             raise PoolClosed(f"cannot submit to this {self._kind}: it was shut down while waiting")
 
     def _leave_queue(self, task: Task) -> None:
-        """A task left QUEUED for good (started or cancelled): free its room.
-
-        Only first attempts hold room: a retry is work already admitted, and
-        a worker must never block to queue it."""
-        if self._room is not None and task.attempt == 1:
-            self._room.release()
+        """A task left QUEUED for good (started or cancelled): free its room."""
+        if task.holds_room:
+            task.holds_room = False
+            self._room.release()  # type: ignore[union-attr]
 
     # ------------------------------------------------------------ worker side
     #
@@ -530,8 +529,24 @@ class Pool(Executor):
         self._after_end(task, ok, value, error)
         return True
 
-    def _retry(self, failed: Task) -> None:
-        future = failed.future
+    def retry(self, task: Task) -> TaskFuture:
+        """Run a finished task again as a new attempt (``attempt + 1``,
+        ``retry_of`` its id), with a new future. Its record stays as it was."""
+        if task.pool is not self:
+            raise ValueError(f"task {task.id} belongs to another pool")
+        if not task.state.finished:
+            raise ValueError(f"task {task.id} is {task.state.value}; only a finished task can be retried")
+        if self._closed:
+            raise PoolClosed(f"cannot submit to this {self._kind}: it was shut down or closed")
+        future = TaskFuture()
+        again = self._next_attempt(task, future, retries=0)
+        if self._room is not None:
+            self._reserve_room(True, None)
+            again.holds_room = True
+        self._enqueue(again)
+        return future
+
+    def _next_attempt(self, failed: Task, future: TaskFuture, retries: int) -> Task:
         task = Task(
             self,
             failed.fn,
@@ -539,7 +554,7 @@ class Pool(Executor):
             failed.kwargs,
             failed.label,
             failed.timeout,
-            failed.retries - 1,
+            retries,
             future,
             time.time(),
             attempt=failed.attempt + 1,
@@ -549,7 +564,12 @@ class Pool(Executor):
         task.callback = failed.callback
         task.error_callback = failed.error_callback
         future.task = task
-        self._enqueue(task)
+        return task
+
+    def _retry(self, failed: Task) -> None:
+        # Work already admitted: it takes no queue room and may run while the
+        # pool shuts down.
+        self._enqueue(self._next_attempt(failed, failed.future, failed.retries - 1), admitted=True)
 
     def _call_back(self, task: Task, fn: Callable[[Any], object], arg: Any) -> None:
         def call() -> None:

@@ -67,6 +67,7 @@ class Task:
         "finished_at",
         "fn",
         "future",
+        "holds_room",
         "id",
         "kwargs",
         "label",
@@ -104,6 +105,7 @@ class Task:
         self.kwargs = kwargs
         #: what a backend prepared to send the task elsewhere (a process pool's pickle)
         self.packed: Any = None
+        self.holds_room = False  # it took a place in a bounded queue
         self.label = label
         self.timeout = timeout
         self.retries = retries
