@@ -349,6 +349,8 @@ class Pool(Executor):
             worker.task = task
             if worker.state is IDLE:
                 worker.state = BUSY
+                if worker.dismiss_requested:  # dismissed meanwhile: keep saying so
+                    worker.state = DISMISSED
                 self._emit(E.WORKER_BUSY, task.id, worker.id)
             self._leave_queue(task)
             return task
@@ -669,6 +671,10 @@ class Pool(Executor):
             worker.task = None
             self._exited.append(worker)
             self._emit(E.WORKER_EXITED, None, worker.id)
+        # It may have been woken for a task just as it was dismissed: pass
+        # the wake-up on, or that task would wait for the next submit.
+        if self._pending and not self._paused:
+            self._wake_one()
 
     def _abandon(self, worker: _Worker) -> None:
         """Give up on a worker that cannot be stopped (the caller starts its
@@ -941,6 +947,7 @@ class Pool(Executor):
         with self._lock:
             first = not self._closed
             self._closed = True
+            stranded = not self._active_locked() and bool(self._queued)
             self._paused = False
             for worker in list(self._idle):
                 self._wake(worker)
@@ -948,6 +955,8 @@ class Pool(Executor):
                 worker.nudge()
             if first:
                 self._emit(E.POOL_SHUT_DOWN)
+        if stranded:
+            self.cancel_queued("the pool was shut down with no worker left to run it")
         if self._room is not None:
             for _ in range(self._queue_size):
                 self._room.release()  # let blocked submitters see the pool is closed

@@ -144,6 +144,15 @@ def worker_of(pool: ThreadPool, task_id: int | None) -> WorkerInfo:
     return info
 
 
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll a state the pool announces with no event of its own (a worker
+    asleep in the idle list: WORKER_IDLE comes just before it lies down)."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.001)
+
+
 # ------------------------------------------------------------------- workers
 
 
@@ -242,6 +251,28 @@ def test_join_dismissed_waits_for_the_workers_and_forgets_them(pool: ThreadPool,
     assert pool.workers == []
     assert {e.worker_id for e in events.of_kind(E.WORKER_JOINED)} == set(dismissed)
     assert pool.join_dismissed(timeout=WAIT) == []
+
+
+def test_dismissing_a_worker_just_woken_for_a_task_does_not_strand_the_task(
+    pool: ThreadPool, events: Recorder
+) -> None:
+    # Both workers asleep, the older one asleep last. A submit wakes the last
+    # sleeper and dismiss_workers() picks idle workers oldest first, so the
+    # worker woken for the task is the one dismissed before it can take it.
+    first_gate, second_gate = threading.Event(), threading.Event()
+    futures = {gate: pool.submit(gate.wait, WAIT) for gate in (first_gate, second_gate)}
+    gate_of_worker = {events.wait_for(E.TASK_STARTED, f.task_id).worker_id: g for g, f in futures.items()}
+    older, younger = sorted(gate_of_worker)
+    gate_of_worker[younger].set()
+    wait_until(lambda: pool.stats().idle_workers == 1)
+    gate_of_worker[older].set()
+    wait_until(lambda: pool.stats().idle_workers == 2)
+
+    task = pool.submit(abs, -1)
+    [dismissed] = pool.dismiss_workers(1)
+
+    assert task.result(timeout=WAIT) == 1
+    assert events.wait_for(E.TASK_STARTED, task.task_id).worker_id != dismissed
 
 
 # -------------------------------------------------------------- pause, resume
@@ -481,8 +512,7 @@ def test_workers_finish_tasks_whose_results_nobody_reads(make_pool) -> None:
 
     futures = [pool.submit(abs, -i) for i in range(50)]
 
-    done, not_done = cf.wait(futures, timeout=WAIT)
-    assert not not_done
+    assert not cf.wait(futures, timeout=WAIT).not_done
     assert pool.stats().done == 50
 
 
@@ -640,3 +670,14 @@ def test_a_failing_callback_is_reported_and_the_pool_keeps_working(make_pool, ca
     assert pool.apply(abs, (-5,)) == 5
     assert [w.id for w in pool.workers] == [worker]
     assert pool.stats().workers == 1
+
+
+def test_shutdown_with_no_worker_left_cancels_what_is_queued(make_pool) -> None:
+    pool = make_pool(workers=1)
+    pool.dismiss_workers(1, join=True)
+    stranded = pool.submit(abs, -1)
+
+    pool.shutdown(wait=True)
+
+    assert stranded.cancelled()
+    assert "no worker left" in stranded.task.error.message

@@ -251,6 +251,26 @@ def test_asyncio_sees_a_tasks_exception(pool: ThreadPool) -> None:
         asyncio.run(main())
 
 
+def test_asyncio_cancelling_a_queued_call_cancels_its_task(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1)
+    events = Recorder(pool)
+    pool.submit(hold)
+    hold.wait_started()
+
+    async def main() -> None:
+        call = asyncio.get_running_loop().run_in_executor(pool, abs, -1)
+        await asyncio.sleep(0)  # let the loop chain the pool's future
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+
+    asyncio.run(main())
+
+    [submitted] = [e for e in events.of_kind(E.TASK_SUBMITTED) if e.payload.fn is abs]
+    assert events.task_kinds(submitted.task_id) == [E.TASK_SUBMITTED, E.TASK_CANCELLED]
+    assert submitted.payload.future.done()
+
+
 # ------------------------------------------------------------------------ map
 
 
@@ -332,6 +352,16 @@ def test_shutdown_with_wait_runs_the_queue_and_ends_every_worker(make_pool) -> N
     assert all(f.done() and f.exception() is None for f in futures)
     assert pool.workers == []
     assert pool.stats().closed
+
+
+def test_shutdown_of_a_paused_pool_resumes_it_so_the_queue_drains(make_pool) -> None:
+    pool = make_pool(workers=1)
+    pool.pause()
+    futures = [pool.submit(abs, -i) for i in range(3)]
+
+    pool.shutdown(wait=True)
+
+    assert [f.result(timeout=0) for f in futures] == [0, 1, 2]
 
 
 def test_shutdown_without_wait_returns_while_tasks_run_and_the_queue_still_drains(
