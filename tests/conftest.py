@@ -14,9 +14,30 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def _multiprocessing_helpers() -> set[int]:
+    """multiprocessing's own helpers (the forkserver and the resource
+    tracker): shared by every pool, they live until the interpreter exits."""
+    from multiprocessing import forkserver, resource_tracker
+
+    pids = {
+        getattr(forkserver._forkserver, "_forkserver_pid", None),
+        getattr(resource_tracker._resource_tracker, "_pid", None),
+    }
+    return {pid for pid in pids if pid}
+
+
 def _leftovers(before_threads: set[int]) -> tuple[list[threading.Thread], list[psutil.Process]]:
     threads = [t for t in threading.enumerate() if t.ident not in before_threads and t.is_alive()]
-    children = [p for p in psutil.Process().children(recursive=True) if p.is_running()]
+    helpers = _multiprocessing_helpers()
+    children = []
+    # Pool workers are the forkserver's children: checked like any other.
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.pid in helpers or child.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.NoSuchProcess:
+            continue
+        children.append(child)
     return threads, children
 
 

@@ -1,0 +1,156 @@
+"""Task functions for the ProcessPool tests.
+
+They live at module level in a module of their own because a worker process
+receives a task by pickle, that is by module and name: the child imports
+``process_tasks`` (test_process_pool puts this folder on ``sys.path`` before
+the first pool starts the forkserver, which hands its ``sys.path`` on to every
+worker). No test functions here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from core import TaskCancelled, current_task, report_progress
+
+# ------------------------------------------------------------- plain tasks
+
+
+def noop() -> None:
+    return None
+
+
+def add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+def blob(size: int) -> bytes:
+    """``size`` bytes that are not all alike, so a garbled copy shows."""
+    return bytes(range(256)) * (size // 256) + bytes(size % 256)
+
+
+def pid() -> int:
+    """The id of the worker process that runs the task."""
+    return os.getpid()
+
+
+def sleep_for(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def spin(seconds: float) -> int:
+    """Keep a CPU busy for ``seconds``; returns how many rounds it made."""
+    deadline = time.monotonic() + seconds
+    rounds = 0
+    while time.monotonic() < deadline:
+        rounds += 1
+    return rounds
+
+
+def boom(message: str = "boom from the child") -> None:
+    raise ValueError(message)
+
+
+def positive(x: int) -> int:
+    """``x`` itself; a ValueError for anything not above zero (one bad item of a map)."""
+    if x <= 0:
+        raise ValueError(f"{x} is not positive")
+    return x
+
+
+# --------------------------------------------------- tasks that end a worker
+
+
+def die_by_sigkill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)  # the signal is on its way; never return normally
+
+
+def exit_hard() -> None:
+    os._exit(7)
+
+
+def segfault() -> None:
+    ctypes.string_at(0)
+
+
+def kill_first_attempt(marker: str) -> str:
+    """Kill the worker on the first call; later calls (retries) succeed.
+
+    ``marker`` is a file path that does not exist yet: its creation records
+    that the first attempt happened."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(10)
+    return f"attempt after {path.read_text()}"
+
+
+# ------------------------------------------------ exits that must not escape
+
+
+def call_sys_exit(code: int = 3) -> None:
+    sys.exit(code)
+
+
+def raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+# ----------------------------------------------------- pickling trouble
+
+
+def return_unpicklable() -> Any:
+    return threading.Lock()
+
+
+def return_lambda() -> Any:
+    return lambda: None
+
+
+class UnpicklableError(Exception):
+    """Pickles fine in the child, but cannot be rebuilt: unpickling calls
+    ``UnpicklableError(*self.args)`` with one argument where two are required."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"code {code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+def raise_unpicklable_error() -> None:
+    raise UnpicklableError(42, "cannot come back in one piece")
+
+
+# ----------------------------------------------------- progress and cancel
+
+
+def report_steps(steps: int = 4, pause: float = 0.06) -> int:
+    """Report ``steps`` evenly spaced fractions, slowly enough that none is
+    throttled (the child sends progress at most every 0.05 s)."""
+    for step in range(1, steps + 1):
+        time.sleep(pause)
+        report_progress(step / steps, f"step {step} of {steps}")
+    return steps
+
+
+def wait_for_cancel(limit: float = 10.0) -> str:
+    """Run until asked to cancel, then stop by raising TaskCancelled.
+
+    Reports progress 0.0 first, so a test knows the task runs in the child."""
+    report_progress(0.0, "waiting for cancel")
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if current_task().cancel_requested:
+            raise TaskCancelled("stopped by itself after cancel was requested")
+        time.sleep(0.005)
+    return "never cancelled"
