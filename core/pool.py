@@ -110,6 +110,7 @@ class _Worker:
         "busy_seconds",
         "busy_since",
         "dismiss_requested",
+        "exited_at",
         "id",
         "started_at",
         "state",
@@ -130,6 +131,7 @@ class _Worker:
         self.busy_seconds = 0.0
         self.busy_since = 0.0
         self.started_at = time.time()
+        self.exited_at: float | None = None
         self.dismiss_requested = False
         self.abandoned = False
         # A binary semaphore, held while the worker sleeps in ``_idle``.
@@ -149,6 +151,7 @@ class _Worker:
             tasks_failed=self.tasks_failed,
             busy_seconds=busy,
             started_at=self.started_at,
+            exited_at=self.exited_at,
             **self.extra_info(),
         )
 
@@ -506,7 +509,7 @@ class Pool(Executor):
             task.finished_at = self._emit(E.TASK_DONE, task.id, task.worker_id, value).time
             if task.callback is not None:
                 self._call_back(task, task.callback, value)
-            task.future.set_result(value)
+            self._release_future(task).set_result(value)
             return
         task.error = error
         if task.state is CANCELLED:
@@ -518,9 +521,19 @@ class Pool(Executor):
                 return
         if task.error_callback is not None:
             self._call_back(task, task.error_callback, value)
-        future = task.future
+        future = self._release_future(task)
         if not future.done():
             future.set_exception(value)
+
+    @staticmethod
+    def _release_future(task: Task) -> TaskFuture:
+        """The ended task's future, which the record then lets go of: views
+        keep records of finished tasks, and a future holds its exception, its
+        traceback and every local variable of its frames."""
+        future = task.future
+        task.future = None
+        assert future is not None, f"task {task.id} was handed over twice"
+        return future
 
     def _settle(self, task: Task, ok: bool, value: Any, worker: _Worker | None = None) -> bool:
         """End a RUNNING attempt with a result (``ok``) or an exception ``value``;
@@ -571,7 +584,8 @@ class Pool(Executor):
     def _retry(self, failed: Task) -> None:
         # Work already admitted: it takes no queue room and may run while the
         # pool shuts down.
-        self._enqueue(self._next_attempt(failed, failed.future, failed.retries - 1), admitted=True)
+        future = self._release_future(failed)
+        self._enqueue(self._next_attempt(failed, future, failed.retries - 1), admitted=True)
 
     def _call_back(self, task: Task, fn: Callable[[Any], object], arg: Any) -> None:
         def call() -> None:
@@ -666,7 +680,7 @@ class Pool(Executor):
             self._retired_done += worker.tasks_done
             self._retired_failed += worker.tasks_failed
             self._retired_cancelled += worker.tasks_cancelled
-            worker.tasks_done = worker.tasks_failed = worker.tasks_cancelled = 0
+            worker.exited_at = time.time()
             worker.state = WorkerState.EXITED
             worker.task = None
             self._exited.append(worker)
@@ -793,7 +807,7 @@ class Pool(Executor):
         task.finished_at = self._emit(E.TASK_CANCELLED, task.id, None, error).time
         if task.error_callback is not None:
             self._call_back(task, task.error_callback, error)
-        future = task.future
+        future = self._release_future(task)
         if future._cancel_as_future():
             # What an executor's worker does on meeting a cancelled item: it
             # wakes as_completed() and wait() callers.

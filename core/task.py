@@ -111,7 +111,8 @@ class Task:
         self.retries = retries
         self.attempt = attempt
         self.retry_of = retry_of
-        self.future = future
+        #: the caller's future, until the attempt ends (then None)
+        self.future: TaskFuture | None = future
         self.callback: Callable[[Any], object] | None = None
         self.error_callback: Callable[[BaseException], object] | None = None
         self.state = TaskState.QUEUED

@@ -33,6 +33,7 @@ class WorkerInfo:
     tasks_failed: int
     busy_seconds: float
     started_at: float
+    exited_at: float | None = None
     native_id: int | None = None
     pid: int | None = None
     cpu_percent: float | None = None

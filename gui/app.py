@@ -16,32 +16,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poolscope",
         description=(
-            "PoolScope: a desktop job monitor. Opens a window with a thread pool; "
-            "queue demo tasks, watch queue depth, throughput and workers live, "
-            "pause, add or dismiss workers, and read every failure's traceback."
+            "PoolScope: a desktop job monitor. Opens a window with a thread pool and a "
+            "process pool; queue demo tasks or any Python function, watch queue depth, "
+            "throughput, a task stream and the workers live, pause, add or dismiss "
+            "workers, and inspect every failure with its traceback."
         ),
-        epilog="Keyboard: Ctrl+D demo tasks, Ctrl+P pause/resume, Ctrl+= / Ctrl+- add / dismiss a worker.",
+        epilog=(
+            "Keyboard: Ctrl+N enqueue, Ctrl+D demo tasks, Ctrl+P pause/resume, Ctrl+K cancel "
+            "queued, Ctrl+= / Ctrl+- add / dismiss a worker, Alt+1 / Alt+2 switch pools. "
+            "Settings (File > Settings) are remembered between runs."
+        ),
     )
     parser.add_argument(
         "--workers",
         type=_positive_int,
-        default=4,
-        metavar="N",
-        help="worker threads to start with (default 4)",
-    )
-    parser.add_argument("--demo", action="store_true", help="queue a batch of demo tasks at start")
-    parser.add_argument(
-        "--theme",
-        choices=["light", "dark"],
         default=None,
-        help="colour theme (default: the last one used, else light)",
+        metavar="N",
+        help="thread pool workers (default: as set)",
+    )
+    parser.add_argument(
+        "--process-workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="process pool workers (default: as set, else one per CPU)",
+    )
+    parser.add_argument("--demo", action="store_true", help="queue demo tasks on both pools at start")
+    parser.add_argument(
+        "--theme", choices=["light", "dark"], default=None, help="colour theme (default: the last one used)"
     )
     parser.add_argument(
         "--quit-after",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="close the window after SECONDS (for scripted runs and screenshots)",
+        help="close the window after SECONDS, cancelling what still runs (for scripts and screenshots)",
     )
     parser.add_argument(
         "--screenshot",
@@ -62,33 +71,35 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from . import resources
-    from .main_window import MainWindow
+    from .main_window import CANCEL, MainWindow
+    from .settings import Settings
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("PoolScope")
     app.setApplicationName("PoolScope")
     app.setDesktopFileName("poolscope")
     app.setWindowIcon(resources.icon("poolscope"))
-    settings = QSettings()
-    theme = args.theme or settings.value("theme", "light")
-    if theme not in resources.theme_names():
-        theme = "light"
-    settings.setValue("theme", theme)
-    app.setStyleSheet(resources.stylesheet(theme))
+    settings = Settings.load()
+    settings.theme = args.theme or settings.theme
+    settings.thread_workers = args.workers or settings.thread_workers
+    settings.process_workers = args.process_workers or settings.process_workers
+    app.setStyleSheet(resources.stylesheet(settings.theme))
 
-    window = MainWindow(workers=args.workers)
+    window = MainWindow(settings)
     window.show()
     if args.demo:
-        window.run_demo_tasks()
+        window.run_demo_tasks(pool_index=0)
+        window.run_demo_tasks(pool_index=1)
     if args.quit_after is not None:
 
         def finish() -> None:
             if args.screenshot:
                 window.grab().save(args.screenshot)
+            window.ask_on_close = lambda: CANCEL
             window.close()
 
         QTimer.singleShot(int(args.quit_after * 1000), finish)

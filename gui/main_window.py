@@ -1,113 +1,159 @@
-"""PoolScope's main window: a thread pool, live figures, demo work.
+"""PoolScope's main window: a thread pool and a process pool, each in a tab
+with live charts, a task stream, its tasks, workers and failures.
 
-The window owns a ``core.ThreadPool`` and a ``core.signals.PoolSignals`` that
-drains its events about 30 times a second; every widget here updates from
-those signals on the GUI thread and never reaches into the pool's internals.
+The window owns the pools. Toolbar actions act on the pool of the current
+tab; the status bar shows that pool's live figures and the overall progress
+of what was queued, with an estimate of the time left.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QSettings, Qt, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFrame,
-    QGridLayout,
+    QApplication,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QVBoxLayout,
+    QTabWidget,
     QWidget,
 )
 
-from core import PoolStats, TaskError, ThreadPool
+from core import Pool, PoolStats, ProcessPool, ThreadPool
 from core.demo import demo_batch
-from core.signals import PoolSignals
 
 from . import resources
+from .enqueue_dialog import EnqueueDialog, PlannedTask
+from .pool_view import PoolView
+from .settings import Settings, SettingsDialog
 
 __all__ = ["MainWindow"]
 
-#: How many failures the "Recent failures" list keeps.
-RECENT_FAILURES = 200
-
-
-class _Tile(QFrame):
-    """One big live number with a caption."""
-
-    def __init__(self, caption: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("tile")
-        self.value = QLabel("0", objectName="tileValue")
-        self.value.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label = QLabel(caption.upper(), objectName="tileCaption")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.value)
-        layout.addWidget(label)
-
-    def set(self, text: str) -> None:
-        if self.value.text() != text:
-            self.value.setText(text)
+FINISH, CANCEL, STAY = "finish", "cancel", "stay"
 
 
 class MainWindow(QMainWindow):
-    """The PoolScope window around one thread pool."""
+    """The PoolScope window around a thread pool and a process pool."""
 
-    def __init__(self, workers: int = 4, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.settings = settings or Settings.load()
         self.setWindowTitle("PoolScope")
         self.setWindowIcon(resources.icon("poolscope"))
-        self.pool = ThreadPool(workers=workers)
-        self.signals = PoolSignals(self.pool, parent=self)
+        self.thread_pool = ThreadPool(workers=self.settings.thread_workers)
+        self.process_pool = ProcessPool(workers=self.settings.process_workers)
+        self.views = [
+            PoolView(self.thread_pool, "Threads", self.settings.history),
+            PoolView(self.process_pool, "Processes", self.settings.history),
+        ]
+        #: Asked when the window closes with work running: FINISH, CANCEL or STAY.
+        self.ask_on_close: Callable[[], str] = self._ask_on_close
+        self._closing = False
         self._batch_total = 0
         self._batch_base = 0
         self._batch_started = 0.0
 
+        self.tabs = QTabWidget(documentMode=True)
+        for view, icon in zip(self.views, ("threads", "processes"), strict=True):
+            self.tabs.addTab(view, resources.icon(icon), view.name)
+            view.stats_changed.connect(self._on_view_stats_changed)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+        self.setCentralWidget(self.tabs)
         self._build_actions()
-        self._build_central()
         self._build_status_bar()
-
-        self.signals.stats_changed.connect(self._on_pool_stats_changed)
-        self.signals.task_failed.connect(self._on_pool_task_failed)
-        self._restore_settings()
+        self._restore_geometry()
+        self.set_theme(self.settings.theme)
 
     # ------------------------------------------------------------------ build
 
     def _build_actions(self) -> None:
-        toolbar = self.addToolBar("Pool")
-        toolbar.setObjectName("poolToolBar")
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolBar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        menu = self.menuBar().addMenu("&Pool")
+        file_menu = self.menuBar().addMenu("&File")
+        pool_menu = self.menuBar().addMenu("&Pool")
+        view_menu = self.menuBar().addMenu("&View")
+        help_menu = self.menuBar().addMenu("&Help")
 
-        def action(text: str, icon: str, shortcut: str, slot, tip: str) -> QAction:
-            act = QAction(resources.icon(icon), text, self)
-            act.setShortcut(QKeySequence(shortcut))
+        def action(text, icon, shortcut, slot, tip, menu, on_toolbar=True) -> QAction:
+            act = QAction(text, self)
+            if icon:
+                act.setIcon(resources.icon(icon))
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+                tip = f"{tip} ({act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
             act.setStatusTip(tip)
-            act.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})")
+            act.setToolTip(tip)
             act.triggered.connect(slot)
-            toolbar.addAction(act)
             menu.addAction(act)
+            if on_toolbar:
+                toolbar.addAction(act)
             return act
 
+        self.enqueue_action = action(
+            "Enqueue…", "enqueue", "Ctrl+N", self.open_enqueue_dialog, "Queue tasks on a pool", file_menu
+        )
         self.run_demo_action = action(
             "Run demo tasks",
             "run-demo",
             "Ctrl+D",
-            self.run_demo_tasks,
+            self._on_run_demo_triggered,
             "Queue a mix of sleeps, CPU work, progress reporters and failures",
+            file_menu,
         )
+        file_menu.addSeparator()
+        self.settings_action = action(
+            "Settings…",
+            "settings",
+            "Ctrl+,",
+            self.open_settings,
+            "Workers, history and theme",
+            file_menu,
+            False,
+        )
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        toolbar.addSeparator()
+
         self.pause_action = action(
-            "Pause", "pause", "Ctrl+P", self._on_pause_triggered, "Stop or restart handing out tasks"
+            "Pause",
+            "pause",
+            "Ctrl+P",
+            self._on_pause_triggered,
+            "Stop or restart handing out tasks",
+            pool_menu,
         )
         self.pause_action.setCheckable(True)
+        self.cancel_queued_action = action(
+            "Cancel queued",
+            "cancel",
+            "Ctrl+K",
+            self._on_cancel_queued_triggered,
+            "Cancel every task of this pool that has not started",
+            pool_menu,
+        )
+        self.clear_finished_action = action(
+            "Clear finished",
+            "clear",
+            "Ctrl+L",
+            self._on_clear_finished_triggered,
+            "Remove finished tasks from this pool's table",
+            pool_menu,
+        )
         toolbar.addSeparator()
         self.add_worker_action = action(
-            "Add worker", "add-worker", "Ctrl+=", self._on_add_worker_triggered, "Start one more worker"
+            "Add worker",
+            "add-worker",
+            "Ctrl+=",
+            self._on_add_worker_triggered,
+            "Start one more worker",
+            pool_menu,
         )
         self.dismiss_worker_action = action(
             "Dismiss worker",
@@ -115,174 +161,277 @@ class MainWindow(QMainWindow):
             "Ctrl+-",
             self._on_dismiss_worker_triggered,
             "Dismiss one worker: an idle one at once, else a busy one after its task",
+            pool_menu,
         )
-        toolbar.addSeparator()
-        self.cancel_queued_action = action(
-            "Cancel queued",
-            "cancel",
-            "Ctrl+K",
-            self._on_cancel_queued_triggered,
-            "Cancel every task that has not started",
-        )
-        menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        menu.addAction(quit_action)
-        help_menu = self.menuBar().addMenu("&Help")
+        for index, view in enumerate(self.views):
+            act = QAction(f"Show {view.name}", self)
+            act.setShortcut(QKeySequence(f"Alt+{index + 1}"))
+            act.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
+            view_menu.addAction(act)
+        self.theme_action = QAction("Dark theme", self, checkable=True)
+        self.theme_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
+        self.theme_action.setChecked(self.settings.theme == "dark")
+        self.theme_action.toggled.connect(self._on_theme_toggled)
+        view_menu.addSeparator()
+        view_menu.addAction(self.theme_action)
         about = QAction("&About PoolScope", self)
         about.triggered.connect(self._on_about_triggered)
         help_menu.addAction(about)
 
-    def _build_central(self) -> None:
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(12, 12, 12, 12)
-        layout.setSpacing(10)
-
-        grid = QGridLayout()
-        grid.setSpacing(10)
-        self.tiles = {
-            name: _Tile(caption)
-            for name, caption in [
-                ("queued", "Queued"),
-                ("running", "Running"),
-                ("done", "Done"),
-                ("failed", "Failed"),
-                ("rate", "Tasks / s"),
-                ("workers", "Workers"),
-            ]
-        }
-        for column, tile in enumerate(self.tiles.values()):
-            grid.addWidget(tile, 0, column)
-        layout.addLayout(grid)
-
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("No batch yet: press Run demo tasks")
-        layout.addWidget(self.progress)
-
-        layout.addWidget(QLabel("Recent failures (hover for the traceback)"))
-        self.failures = QListWidget()
-        self.failures.setAlternatingRowColors(True)
-        layout.addWidget(self.failures, stretch=1)
-        self.setCentralWidget(central)
-
     def _build_status_bar(self) -> None:
         self.status_label = QLabel()
-        self.statusBar().addPermanentWidget(self.status_label)
+        self.progress = QProgressBar()
+        self.progress.setMinimumWidth(300)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("nothing queued yet")
+        self.statusBar().addPermanentWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
 
-    # ---------------------------------------------------------------- actions
+    # -------------------------------------------------------------- queueing
+
+    @property
+    def pools(self) -> list[Pool]:
+        return [view.pool for view in self.views]
+
+    @property
+    def current_view(self) -> PoolView:
+        return self.views[self.tabs.currentIndex()]
+
+    @property
+    def current_pool(self) -> Pool:
+        return self.current_view.pool
+
+    def enqueue(self, planned: Sequence[PlannedTask], pool_index: int | None = None) -> None:
+        """Queue tasks on a pool (the current one by default)."""
+        pool = self.pools[self.tabs.currentIndex() if pool_index is None else pool_index]
+        self._start_batch_if_idle()
+        for task in planned:
+            pool.schedule(task.fn, task.args, task.kwargs, label=task.label)
+        self._batch_total += len(planned)
+        self.statusBar().showMessage(
+            f"Queued {len(planned):,} tasks on {self.views[self.pools.index(pool)].name}", 3000
+        )
+
+    def run_demo_tasks(self, count: int = 60, pool_index: int | None = None) -> None:
+        self.enqueue([PlannedTask(t.fn, t.args, {}, t.label) for t in demo_batch(count)], pool_index)
 
     @Slot()
-    def run_demo_tasks(self, count: int = 60) -> None:
-        """Queue a batch of demo tasks on the pool."""
-        stats = self.pool.stats()
-        if not stats.queued and not stats.running:
+    def _on_run_demo_triggered(self) -> None:
+        self.run_demo_tasks()
+
+    @Slot()
+    def open_enqueue_dialog(self) -> EnqueueDialog:
+        dialog = EnqueueDialog([v.name for v in self.views], self.tabs.currentIndex(), self)
+        dialog.accepted.connect(lambda: self.enqueue(dialog.planned, dialog.pool_index))
+        dialog.open()
+        return dialog
+
+    def _start_batch_if_idle(self) -> None:
+        stats = [pool.stats() for pool in self.pools]
+        if not any(s.queued or s.running for s in stats):
             self._batch_total = 0
-            self._batch_base = stats.done + stats.failed + stats.cancelled
+            self._batch_base = sum(s.done + s.failed + s.cancelled for s in stats)
             self._batch_started = time.monotonic()
-        for task in demo_batch(count):
-            self.pool.schedule(task.fn, task.args, label=task.label)
-        self._batch_total += count
-        self.statusBar().showMessage(f"Queued {count} demo tasks", 3000)
+
+    # ------------------------------------------------------------ pool steer
 
     @Slot(bool)
     def _on_pause_triggered(self, checked: bool) -> None:
-        if checked:
-            self.pool.pause()
-            self.pause_action.setText("Resume")
-            self.pause_action.setIcon(resources.icon("resume"))
-        else:
-            self.pool.resume()
-            self.pause_action.setText("Pause")
-            self.pause_action.setIcon(resources.icon("pause"))
+        pool = self.current_pool
+        pool.pause() if checked else pool.resume()
+        self._show_pause_state(checked)
 
-    @Slot()
-    def _on_add_worker_triggered(self) -> None:
-        self.pool.add_workers(1)
+    def _show_pause_state(self, paused: bool) -> None:
+        self.pause_action.setChecked(paused)
+        self.pause_action.setText("Resume" if paused else "Pause")
+        self.pause_action.setIcon(resources.icon("resume" if paused else "pause"))
 
-    @Slot()
-    def _on_dismiss_worker_triggered(self) -> None:
-        if not self.pool.dismiss_workers(1):
-            self.statusBar().showMessage("No worker left to dismiss", 3000)
+    @Slot(int)
+    def _on_tabs_current_changed(self, index: int) -> None:
+        self._show_pause_state(self.views[index].pool.paused)
+        if self.views[index].stats is not None:
+            self._show_stats(self.views[index].stats)
 
     @Slot()
     def _on_cancel_queued_triggered(self) -> None:
-        count = self.pool.cancel_queued()
-        self.statusBar().showMessage(f"Cancelled {count} queued tasks", 3000)
+        count = self.current_pool.cancel_queued()
+        self.statusBar().showMessage(f"Cancelled {count:,} queued tasks", 3000)
+
+    @Slot()
+    def _on_clear_finished_triggered(self) -> None:
+        self.current_view.clear_finished()
+
+    @Slot()
+    def _on_add_worker_triggered(self) -> None:
+        self.current_pool.add_workers(1)
+
+    @Slot()
+    def _on_dismiss_worker_triggered(self) -> None:
+        if not self.current_pool.dismiss_workers(1):
+            self.statusBar().showMessage("No worker left to dismiss", 3000)
+
+    # ------------------------------------------------------------ settings
+
+    @Slot()
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.settings, self)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
+        dialog.open()
+        return dialog
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Resize the pools, set the history window and the theme; remember all."""
+        for pool, wanted in (
+            (self.thread_pool, settings.thread_workers),
+            (self.process_pool, settings.process_workers),
+        ):
+            have = pool.stats().workers
+            if wanted > have:
+                pool.add_workers(wanted - have)
+            elif wanted < have:
+                pool.dismiss_workers(have - wanted)
+        for view in self.views:
+            view.set_history(settings.history)
+        self.settings = settings
+        settings.save()
+        self.theme_action.setChecked(settings.theme == "dark")
+        self.set_theme(settings.theme)
+
+    @Slot(bool)
+    def _on_theme_toggled(self, dark: bool) -> None:
+        self.settings.theme = "dark" if dark else "light"
+        self.settings.save()
+        self.set_theme(self.settings.theme)
+
+    def set_theme(self, theme: str) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.setStyleSheet(resources.stylesheet(theme))
+        for view in self.views:
+            view.set_theme(theme)
 
     @Slot()
     def _on_about_triggered(self) -> None:
         QMessageBox.about(
             self,
             "About PoolScope",
-            "<h3>PoolScope</h3><p>Run work on thread and process pools and watch "
-            "every task and worker: queue depth, throughput, failures with their "
-            "tracebacks.</p>",
+            "<h3>PoolScope</h3><p>Run work on thread and process pools and watch every "
+            "task and worker: queue depth, throughput, a task stream, failures grouped "
+            "with their tracebacks. Dismiss, add or join workers while work runs.</p>",
         )
 
-    # ------------------------------------------------------------ pool events
+    # ------------------------------------------------------------ live view
 
     @Slot(object)
-    def _on_pool_stats_changed(self, stats: PoolStats) -> None:
-        self.tiles["queued"].set(f"{stats.queued:,}")
-        self.tiles["running"].set(f"{stats.running:,}")
-        self.tiles["done"].set(f"{stats.done:,}")
-        self.tiles["failed"].set(f"{stats.failed:,}")
-        self.tiles["rate"].set(f"{stats.tasks_per_second:,.0f}")
-        self.tiles["workers"].set(f"{stats.workers}")
-        state = "paused" if stats.paused else "running"
-        self.status_label.setText(
-            f"{state} · queued {stats.queued:,} · running {stats.running:,} · done {stats.done:,} · "
-            f"failed {stats.failed:,} · {stats.tasks_per_second:,.1f} tasks/s"
-        )
-        self._update_progress(stats)
+    def _on_view_stats_changed(self, stats: PoolStats) -> None:
+        if self.sender() is self.current_view:
+            self._show_stats(stats)
+        self._update_progress()
 
-    def _update_progress(self, stats: PoolStats) -> None:
+    def _show_stats(self, stats: PoolStats) -> None:
+        state = "closed" if stats.closed else "paused" if stats.paused else "running"
+        self.status_label.setText(
+            f"{self.current_view.name}: {state} · {stats.workers} workers · queued {stats.queued:,} · "
+            f"running {stats.running:,} · done {stats.done:,} · failed {stats.failed:,} · "
+            f"{stats.tasks_per_second:,.1f} tasks/s"
+        )
+
+    def _update_progress(self) -> None:
         if not self._batch_total:
             return
-        finished = stats.done + stats.failed + stats.cancelled - self._batch_base
+        stats = [view.stats for view in self.views if view.stats is not None]
+        finished = sum(s.done + s.failed + s.cancelled for s in stats) - self._batch_base
         finished = max(0, min(finished, self._batch_total))
         self.progress.setRange(0, self._batch_total)
         self.progress.setValue(finished)
         left = self._batch_total - finished
         if not left:
-            self.progress.setFormat(f"Batch done: {finished} of {self._batch_total}")
+            self.progress.setFormat(f"all {self._batch_total:,} done")
             return
         elapsed = time.monotonic() - self._batch_started
-        eta = ""
-        if finished and elapsed > 0.5:
-            eta = f" · about {left * elapsed / finished:,.0f} s left"
-        self.progress.setFormat(f"%v of %m tasks (%p%){eta}")
+        eta = f" · {_duration(left * elapsed / finished)} left" if finished and elapsed > 0.5 else ""
+        self.progress.setFormat(f"%v of %m (%p%){eta}")
 
-    @Slot(object)
-    def _on_pool_task_failed(self, event) -> None:
-        error: TaskError = event.payload
-        item = QListWidgetItem(f"task {event.task_id}: {error}")
-        item.setToolTip(f"<pre>{_escape(error.traceback or str(error))}</pre>")
-        self.failures.insertItem(0, item)
-        while self.failures.count() > RECENT_FAILURES:
-            self.failures.takeItem(self.failures.count() - 1)
+    # -------------------------------------------------------------- closing
 
-    # ---------------------------------------------------------------- closing
-
-    def _restore_settings(self) -> None:
-        geometry = QSettings().value("main_window/geometry")
+    def _restore_geometry(self) -> None:
+        settings = QSettings()
+        geometry = settings.value("main_window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(960, 600)
+            self.resize(1280, 820)
+        state = settings.value("main_window/state")
+        if state is not None:
+            self.restoreState(state)
+        self.tabs.setCurrentIndex(int(settings.value("main_window/tab", 0)) % len(self.views))
+
+    def _ask_on_close(self) -> str:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Work is still running")
+        running = sum(p.stats().running for p in self.pools)
+        queued = sum(p.stats().queued for p in self.pools)
+        box.setText(f"{running:,} tasks are running and {queued:,} are queued.")
+        box.setInformativeText("Let them finish and then quit, cancel them and quit now, or stay?")
+        finish = box.addButton("Finish, then quit", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel and quit", QMessageBox.ButtonRole.DestructiveRole)
+        stay = box.addButton("Stay", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stay)
+        box.exec()
+        return {finish: FINISH, cancel: CANCEL}.get(box.clickedButton(), STAY)
+
+    def _work_left(self) -> bool:
+        return any(s.queued or s.running for s in (p.stats() for p in self.pools))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Cancel what has not started, let running tasks end, stop every worker."""
-        QSettings().setValue("main_window/geometry", self.saveGeometry())
-        self.signals.close()
-        self.pool.terminate()
-        self.pool.join()
+        """Ask when work runs; quit leaving no worker thread or process."""
+        if not self._closing and self._work_left():
+            answer = self.ask_on_close()
+            if answer == STAY:
+                event.ignore()
+                return
+            if answer == FINISH:
+                # Take nothing new; close once the queues are empty, without
+                # blocking the window meanwhile.
+                self._closing = True
+                for pool in self.pools:
+                    pool.close()
+                self.statusBar().showMessage("Finishing the queued work, then quitting…")
+                self._wait_then_close()
+                event.ignore()
+                return
+            for pool in self.pools:
+                pool.terminate()
+        self._save_state()
+        for view in self.views:
+            view.close_signals()
+        for pool in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)
         super().closeEvent(event)
 
+    def _wait_then_close(self) -> None:
+        if self._work_left():
+            QTimer.singleShot(100, self._wait_then_close)
+        else:
+            self.close()
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    def _save_state(self) -> None:
+        settings = QSettings()
+        settings.setValue("main_window/geometry", self.saveGeometry())
+        settings.setValue("main_window/state", self.saveState())
+        settings.setValue("main_window/tab", self.tabs.currentIndex())
+        for view in self.views:
+            view.save_splitters()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

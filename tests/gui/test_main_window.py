@@ -1,71 +1,202 @@
-"""The first window: it starts, runs demo tasks on a real pool, and closes
-leaving no worker behind."""
+"""The main window on real pools: tabs, toolbar, dialogs, status, closing."""
 
 from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtWidgets import QDialogButtonBox
 
-from gui.main_window import MainWindow
+from gui.enqueue_dialog import KINDS
+from gui.main_window import CANCEL, FINISH, STAY, MainWindow
+from gui.settings import Settings
+
+WAIT = 20_000
 
 
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, monkeypatch):
+def isolated_settings(tmp_path):
     QCoreApplication.setOrganizationName("PoolScopeTests")
     QCoreApplication.setApplicationName("PoolScopeTests")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+    QSettings().clear()
 
 
 @pytest.fixture
 def window(qtbot):
-    window = MainWindow(workers=3)
+    window = MainWindow(Settings(thread_workers=3, process_workers=2, history=1000))
+    window.ask_on_close = lambda: CANCEL
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: all(v.panels_built for v in window.views), timeout=WAIT)
     yield window
     if window.isVisible():
+        window.ask_on_close = lambda: CANCEL
         window.close()
 
 
-def test_demo_tasks_run_and_the_status_bar_follows(qtbot, window):
-    window.run_demo_tasks(count=24)
-
-    def batch_finished():
-        stats = window.pool.stats()
-        assert stats.done + stats.failed == 24
-
-    qtbot.waitUntil(batch_finished, timeout=30000)
-    stats = window.pool.stats()
-    qtbot.waitUntil(lambda: f"done {stats.done}" in window.status_label.text(), timeout=5000)
-    assert window.tiles["done"].value.text() == f"{stats.done:,}"
-    assert window.progress.value() == 24
-    # Every failure is listed with its traceback in the tooltip.
-    qtbot.waitUntil(lambda: window.failures.count() == stats.failed, timeout=5000)
-    for row in range(window.failures.count()):
-        assert "Traceback" in window.failures.item(row).toolTip()
+def finished(pool) -> int:
+    stats = pool.stats()
+    return stats.done + stats.failed + stats.cancelled
 
 
-def test_toolbar_steers_the_real_pool(qtbot, window):
+def test_two_pools_side_by_side(window):
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Threads", "Processes"]
+    assert window.thread_pool.stats().workers == 3
+    assert window.process_pool.stats().workers == 2
+
+
+def test_demo_tasks_on_both_pools_fill_the_panels_and_the_status(qtbot, window):
+    window.run_demo_tasks(count=16, pool_index=0)
+    window.run_demo_tasks(count=8, pool_index=1)
+    qtbot.waitUntil(
+        lambda: finished(window.thread_pool) == 16 and finished(window.process_pool) == 8, timeout=60_000
+    )
+    qtbot.waitUntil(lambda: window.progress.value() == 24, timeout=WAIT)
+    assert window.progress.text().startswith("all 24")
+    threads = window.views[0]
+    qtbot.waitUntil(lambda: threads.tasks.model.rowCount() == 16, timeout=WAIT)
+    assert "Threads" in window.status_label.text()
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: "Processes" in window.status_label.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: window.views[1].tasks.model.rowCount() == 8, timeout=WAIT)
+
+
+def test_toolbar_acts_on_the_current_pool(qtbot, window):
+    window.tabs.setCurrentIndex(0)
     window.add_worker_action.trigger()
-    assert window.pool.stats().workers == 4
+    assert window.thread_pool.stats().workers == 4
     window.dismiss_worker_action.trigger()
-    qtbot.waitUntil(lambda: window.pool.stats().workers == 3, timeout=5000)
+    qtbot.waitUntil(lambda: window.thread_pool.stats().workers == 3, timeout=WAIT)
 
     window.pause_action.trigger()
-    assert window.pool.paused
+    assert window.thread_pool.paused and not window.process_pool.paused
     assert window.pause_action.text() == "Resume"
-    window.run_demo_tasks(count=10)
-    assert window.pool.stats().running == 0
+    window.run_demo_tasks(count=10, pool_index=0)
+    assert window.thread_pool.stats().running == 0
     window.cancel_queued_action.trigger()
-    assert window.pool.stats().cancelled == 10
+    assert window.thread_pool.stats().cancelled == 10
+
+    window.tabs.setCurrentIndex(1)
+    assert window.pause_action.text() == "Pause"  # the process pool is not paused
+    window.tabs.setCurrentIndex(0)
     window.pause_action.trigger()
-    assert not window.pool.paused
+    assert not window.thread_pool.paused
 
 
-def test_close_stops_every_worker(qtbot, window):
-    window.run_demo_tasks(count=30)
-    qtbot.waitUntil(lambda: window.pool.stats().running > 0, timeout=5000)
+def test_clear_finished_empties_the_table_of_finished_rows(qtbot, window):
+    window.run_demo_tasks(count=6, pool_index=0)
+    view = window.views[0]
+    qtbot.waitUntil(lambda: finished(window.thread_pool) == 6, timeout=WAIT)
+    qtbot.waitUntil(lambda: view.tasks.model.rowCount() == 6, timeout=WAIT)
+    window.clear_finished_action.trigger()
+    assert view.tasks.model.rowCount() == 0
+
+
+def test_enqueue_dialog_refuses_bad_input_and_queues_good(qtbot, window):
+    dialog = window.open_enqueue_dialog()
+    dialog.kind_box.setCurrentIndex(KINDS.index("Call a Python function"))
+    ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+
+    for name, arguments, message in [
+        ("", "", "name the function"),
+        ("no_such_module_here:run", "", "no module named 'no_such_module_here'"),
+        ("math:pi", "", "not something that can be called"),
+        ("math:nope", "", "has no attribute 'nope'"),
+        ("math:factorial", "[5", "not valid JSON"),
+        ("not a name", "", "package.module:function"),
+    ]:
+        dialog.function_edit.setText(name)
+        dialog.arguments_edit.setPlainText(arguments)
+        ok.click()
+        assert dialog.isVisible()
+        assert message in dialog.error_label.text()
+    assert window.thread_pool.stats().submitted == 0
+
+    dialog.count_box.setValue(3)
+    dialog.function_edit.setText("math:factorial")
+    dialog.arguments_edit.setPlainText("[5]")
+    ok.click()
+    assert not dialog.isVisible()
+    qtbot.waitUntil(lambda: window.thread_pool.stats().done == 3, timeout=WAIT)
+
+
+def test_enqueue_dialog_demo_kinds_go_to_the_chosen_pool(qtbot, window):
+    dialog = window.open_enqueue_dialog()
+    dialog.pool_box.setCurrentIndex(1)
+    dialog.kind_box.setCurrentIndex(KINDS.index("Sleep"))
+    dialog.count_box.setValue(4)
+    dialog.sleep_min.setValue(0.01)
+    dialog.sleep_max.setValue(0.02)
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.process_pool.stats().done == 4, timeout=WAIT)
+    assert window.thread_pool.stats().submitted == 0
+
+
+def test_settings_resize_pools_and_are_remembered(qtbot, window):
+    dialog = window.open_settings()
+    dialog.thread_workers.setValue(5)
+    dialog.process_workers.setValue(1)
+    dialog.history.setValue(500)
+    dialog.theme.setCurrentText("dark")
+    dialog.accept()
+    assert window.thread_pool.stats().workers == 5
+    qtbot.waitUntil(lambda: window.process_pool.stats().workers == 1, timeout=WAIT)
+    assert window.views[0].tasks.model.max_finished == 500
+    assert window.theme_action.isChecked()
+    remembered = Settings.load()
+    assert (remembered.thread_workers, remembered.process_workers, remembered.history, remembered.theme) == (
+        5,
+        1,
+        500,
+        "dark",
+    )
+
+
+def test_closing_with_work_running_asks_and_stay_keeps_everything(qtbot, window):
+    window.run_demo_tasks(count=30, pool_index=0)
+    asked = []
+    window.ask_on_close = lambda: asked.append(1) or STAY
     window.close()
-    assert window.pool.stats().closed
-    assert all(w.state.value == "joined" for w in window.pool.workers) or not window.pool.workers
+    assert asked and window.isVisible()
+    assert not window.thread_pool.stats().closed
+
+
+def test_cancel_and_quit_stops_every_worker(qtbot, window):
+    window.run_demo_tasks(count=30, pool_index=0)
+    window.run_demo_tasks(count=10, pool_index=1)
+    qtbot.waitUntil(lambda: window.thread_pool.stats().running > 0, timeout=WAIT)
+    window.ask_on_close = lambda: CANCEL
+    window.close()
+    assert not window.isVisible()
+    for pool in window.pools:
+        assert pool.stats().closed
+        assert pool.stats().running == 0 and pool.stats().queued == 0
+        assert all(w.state.value == "joined" for w in pool.workers)
+
+
+def test_finish_then_quit_lets_queued_work_run(qtbot, window):
+    window.run_demo_tasks(count=8, pool_index=0)
+    window.ask_on_close = lambda: FINISH
+    window.close()
+    assert window.isVisible()  # still finishing
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)
+    stats = window.thread_pool.stats()
+    assert stats.done + stats.failed == 8 and stats.cancelled == 0
+
+
+def test_geometry_and_splitters_are_remembered(qtbot, window):
+    window.resize(1111, 777)
+    window.tabs.setCurrentIndex(1)
+    window.close()
+    settings = QSettings()
+    assert settings.value("main_window/geometry") is not None
+    assert int(settings.value("main_window/tab")) == 1
+    assert settings.value("splitters/Threads/main") is not None
+    again = MainWindow(Settings(thread_workers=1, process_workers=1))
+    try:
+        assert again.tabs.currentIndex() == 1
+    finally:
+        again.ask_on_close = lambda: CANCEL
+        again.close()

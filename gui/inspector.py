@@ -1,0 +1,888 @@
+"""The Exception inspector: failures grouped like Sentry groups them, with
+their tracebacks, and retry.
+
+Data flow::
+
+    window tick ──apply_events(batch)──► ExceptionInspector
+                                           ├─ TASK_SUBMITTED: remember the Task (until it ends)
+                                           ├─ TASK_DONE / CANCELLED: forget it
+                                           └─ TASK_FAILED: Failure(task, error) into its group
+                                                 │  key = (type name, message signature)
+                                                 ▼
+                       FailureGroupsModel ──proxy, newest first──► groups view
+                       FailuresModel (the selected group) ───────► failures view ──► detail pane
+
+A group's key is the exception's type name and its message with the parts
+that vary per occurrence (numbers, hex ids, quoted strings, paths, URLs)
+replaced by placeholders, so "user 17 not found" and "user 42 not found" are
+one problem. Memory is bounded: at most ``max_failures`` failures are kept
+over all groups (the oldest go first), while each group's count stays exact.
+A Task record is kept only while its task runs and, once it failed, with its
+failure (a retry needs the record: ``pool.retry(task)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import reprlib
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QGuiApplication,
+    QPalette,
+    QShowEvent,
+    QSyntaxHighlighter,
+    QTextCharFormat,
+    QTextDocument,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import EventKind, PoolClosed, TaskState
+
+if TYPE_CHECKING:
+    from core import Event, Pool, Task, TaskError, TaskFuture
+
+__all__ = [
+    "ExceptionInspector",
+    "Failure",
+    "FailureGroup",
+    "FailureGroupsModel",
+    "FailuresModel",
+    "TracebackHighlighter",
+    "message_signature",
+]
+
+_Index = QModelIndex | QPersistentModelIndex
+SORT_ROLE = Qt.ItemDataRole.UserRole
+
+# ------------------------------------------------------------------ grouping
+
+# Order matters: a URL or a quoted string may hold a path or numbers, and a
+# path may hold numbers; each is replaced whole before its parts could be.
+_NORMALISERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://\S+"), "<url>"),
+    (re.compile(r"""(?<!\w)'(?:[^'\\\n]|\\.)*'(?!\w)|(?<!\w)"(?:[^"\\\n]|\\.)*"(?!\w)"""), "<str>"),
+    (re.compile(r"(?<![\w:/])(?:[A-Za-z]:\\|\\\\)[^\s'\"<>|]*"), "<path>"),
+    (re.compile(r"(?<![\w:/.])(?:~|\.{1,2})?(?:/[\w.\-+@~%]+)+/?"), "<path>"),
+    (
+        re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+        "<uuid>",
+    ),
+    (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
+    (re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"), "<hex>"),
+    # A digit run not glued to an identifier before it ("user42" stays).
+    (re.compile(r"(?<![A-Za-z_\d])\d+(?:\.\d+)?"), "<num>"),
+)
+_SPACES = re.compile(r"\s+")
+_SIGNATURE_LENGTH = 300
+
+
+def message_signature(message: str) -> str:
+    """The message with the parts that vary per occurrence replaced by
+    placeholders: what makes two failures "the same problem"."""
+    text = message.strip()
+    for pattern, placeholder in _NORMALISERS:
+        text = pattern.sub(placeholder, text)
+    return _SPACES.sub(" ", text)[:_SIGNATURE_LENGTH]
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class Failure:
+    """One failed attempt, as the inspector keeps it."""
+
+    seq: int  # arrival order over all groups
+    task_id: int | None
+    #: the engine's record (None when its submission was not seen): a retry needs it
+    task: Task | None
+    error: TaskError
+    time: float
+    worker_id: int | None
+    group: FailureGroup
+    #: the id of the attempt a retry from here started
+    retried_as: int | None = None
+
+    @property
+    def traceback_text(self) -> str:
+        """The traceback, or the error line when there is none (a lost worker,
+        a time-out: nothing in the task raised)."""
+        return self.error.traceback or f"{self.error}\n"
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class FailureGroup:
+    """Failures of one exception type with one message signature."""
+
+    type_name: str
+    signature: str
+    first_seen: float
+    last_seen: float
+    #: exact, also when the oldest failures were dropped to bound memory
+    count: int = 0
+    #: kept failures, oldest first
+    failures: deque[Failure] = dataclasses.field(default_factory=deque)
+
+    @property
+    def short_type(self) -> str:
+        return self.type_name.rsplit(".", 1)[-1]
+
+
+def _first_line(text: str) -> str:
+    return text.split("\n", 1)[0]
+
+
+def _clock(when: float | None) -> str:
+    if when is None:
+        return ""
+    return time.strftime("%H:%M:%S", time.localtime(when)) + f".{int(when % 1 * 1000):03d}"
+
+
+def _date_time(when: float | None) -> str:
+    if when is None:
+        return "—"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) + f".{int(when % 1 * 1000):03d}"
+
+
+_ARGS_REPR = reprlib.Repr()
+_ARGS_REPR.maxstring = 120
+_ARGS_REPR.maxother = 120
+_ARGS_REPR.maxlist = _ARGS_REPR.maxtuple = _ARGS_REPR.maxdict = _ARGS_REPR.maxset = 8
+_ARGS_REPR.maxlevel = 3
+_ARGS_LENGTH = 400
+
+
+def describe_arguments(task: Task) -> str:
+    """``args`` and ``kwargs`` as a call would show them, truncated: a task's
+    arguments may be a huge list or a blob."""
+    parts = [_ARGS_REPR.repr(arg) for arg in task.args]
+    parts += [f"{key}={_ARGS_REPR.repr(value)}" for key, value in (task.kwargs or {}).items()]
+    text = ", ".join(parts)
+    return text if len(text) <= _ARGS_LENGTH else text[: _ARGS_LENGTH - 1] + "…"
+
+
+# -------------------------------------------------------------------- models
+
+
+class FailureGroupsModel(QAbstractTableModel):
+    """One row per group, in the order groups first appeared (a proxy sorts
+    them newest first). Rows are only ever appended, so a group's row number
+    never changes and updates are plain ``dataChanged`` signals."""
+
+    COLUMNS = ("Exception", "Message", "Count", "Last seen")
+    COL_TYPE, COL_MESSAGE, COL_COUNT, COL_LAST_SEEN = range(4)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._groups: list[FailureGroup] = []
+        self._row_of: dict[int, int] = {}  # id(group) -> row
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(self._groups)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section] if 0 <= section < len(self.COLUMNS) else None
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._groups):
+            return None
+        group = self._groups[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == self.COL_TYPE:
+                return group.short_type
+            if column == self.COL_MESSAGE:
+                return _first_line(group.signature)
+            if column == self.COL_COUNT:
+                return f"{group.count:,}"
+            if column == self.COL_LAST_SEEN:
+                return _clock(group.last_seen)
+        elif role == SORT_ROLE:
+            return (group.short_type, group.signature, group.count, group.last_seen)[column]
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            kept = len(group.failures)
+            note = "" if kept == group.count else f"\n({kept:,} of {group.count:,} kept; older ones dropped)"
+            return (
+                f"{group.type_name}: {group.signature}\nfirst seen {_date_time(group.first_seen)}"
+                f"\nlast seen {_date_time(group.last_seen)}{note}"
+            )
+        elif role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_COUNT:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def group(self, row: int) -> FailureGroup:
+        return self._groups[row]
+
+    def groups(self) -> list[FailureGroup]:
+        return list(self._groups)
+
+    def row_of(self, group: FailureGroup) -> int | None:
+        return self._row_of.get(id(group))
+
+    def add_groups(self, groups: Sequence[FailureGroup]) -> None:
+        if not groups:
+            return
+        first = len(self._groups)
+        self.beginInsertRows(QModelIndex(), first, first + len(groups) - 1)
+        for offset, group in enumerate(groups):
+            self._groups.append(group)
+            self._row_of[id(group)] = first + offset
+        self.endInsertRows()
+
+    def groups_changed(self, groups: Sequence[FailureGroup]) -> None:
+        """Their counts, last-seen times or kept failures changed."""
+        for group in groups:
+            row = self._row_of.get(id(group))
+            if row is not None:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+
+
+class FailuresModel(QAbstractTableModel):
+    """The kept failures of one group, newest first.
+
+    A group only gains failures at its new end and loses them at its old end,
+    so ``sync`` inserts rows at the top and removes rows at the bottom: the
+    rows in between, and the view's selection on them, stay put."""
+
+    COLUMNS = ("Time", "Task", "Attempt", "Worker", "Message", "Retried as")
+    COL_TIME, COL_TASK, COL_ATTEMPT, COL_WORKER, COL_MESSAGE, COL_RETRIED = range(6)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._group: FailureGroup | None = None
+        self._rows: list[Failure] = []  # newest first
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section] if 0 <= section < len(self.COLUMNS) else None
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._rows):
+            return None
+        failure = self._rows[index.row()]
+        column = index.column()
+        task = failure.task
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == self.COL_TIME:
+                return _clock(failure.time)
+            if column == self.COL_TASK:
+                name = f" {task.name}" if task is not None else ""
+                return f"#{failure.task_id}{name}"
+            if column == self.COL_ATTEMPT:
+                return str(task.attempt) if task is not None else ""
+            if column == self.COL_WORKER:
+                return "" if failure.worker_id is None else str(failure.worker_id)
+            if column == self.COL_MESSAGE:
+                return _first_line(failure.error.message)
+            if column == self.COL_RETRIED:
+                return "" if failure.retried_as is None else f"#{failure.retried_as}"
+        elif role == Qt.ItemDataRole.ToolTipRole and column == self.COL_MESSAGE:
+            return str(failure.error)
+        return None
+
+    @property
+    def group(self) -> FailureGroup | None:
+        return self._group
+
+    def failure(self, row: int) -> Failure:
+        return self._rows[row]
+
+    def row_of(self, failure: Failure) -> int | None:
+        for row, kept in enumerate(self._rows):
+            if kept is failure:
+                return row
+        return None
+
+    def set_group(self, group: FailureGroup | None) -> None:
+        self.beginResetModel()
+        self._group = group
+        self._rows = list(reversed(group.failures)) if group is not None else []
+        self.endResetModel()
+
+    def sync(self) -> None:
+        """Follow the group's kept failures: drop gone ones at the bottom,
+        insert new ones at the top."""
+        group = self._group
+        if group is None:
+            return
+        failures = group.failures
+        oldest_kept = failures[0].seq if failures else None
+        rows = self._rows
+        dropped = 0
+        for failure in reversed(rows):
+            if oldest_kept is not None and failure.seq >= oldest_kept:
+                break
+            dropped += 1
+        if dropped:
+            first = len(rows) - dropped
+            self.beginRemoveRows(QModelIndex(), first, len(rows) - 1)
+            del rows[first:]
+            self.endRemoveRows()
+        newest_shown = rows[0].seq if rows else -1
+        new = [f for f in reversed(failures) if f.seq > newest_shown]  # short: new ones are at the end
+        if new:
+            self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
+            rows[0:0] = new
+            self.endInsertRows()
+
+    def failures_changed(self, failures: Sequence[Failure]) -> None:
+        """Their rows show something new (a retry): one pass over the rows,
+        one dataChanged per run of changed rows."""
+        wanted = {id(f) for f in failures}
+        if not wanted:
+            return
+        last_column = len(self.COLUMNS) - 1
+        start = None
+        for row, failure in enumerate([*self._rows, None]):
+            hit = failure is not None and id(failure) in wanted
+            if hit and start is None:
+                start = row
+            elif not hit and start is not None:
+                self.dataChanged.emit(self.index(start, 0), self.index(row - 1, last_column))
+                start = None
+
+
+# ---------------------------------------------------------------- traceback
+
+
+class TracebackHighlighter(QSyntaxHighlighter):
+    """Makes a Python traceback scannable: the frames' file, line and function
+    stand out, the source lines stay plain, the exception line is red.
+
+    Colours depend on the theme (``dark``), since one set cannot read well on
+    both a white and a near-black background."""
+
+    _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<fn>.+))?$')
+    _HEADER = re.compile(r"^\s*Traceback \(most recent call last\):\s*$")
+    _CHAIN = re.compile(
+        r"^\s*(The above exception was the direct cause of the following exception:"
+        r"|During handling of the above exception, another exception occurred:)\s*$"
+    )
+    _CARETS = re.compile(r"^\s*[\^~]+\s*$")
+    # The exception line: unindented "Name: message" or a bare "Name" (frames
+    # and their source lines are always indented).
+    _EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?::( .*)?)?$")
+
+    def __init__(self, document: QTextDocument, dark: bool = False) -> None:
+        super().__init__(document)
+        self.set_dark(dark)
+
+    def set_dark(self, dark: bool) -> None:
+        self.dark = dark
+
+        def fmt(colour: str | None, bold: bool = False, italic: bool = False) -> QTextCharFormat:
+            f = QTextCharFormat()
+            if colour:
+                f.setForeground(QColor(colour))
+            if bold:
+                f.setFontWeight(QFont.Weight.Bold)
+            f.setFontItalic(italic)
+            return f
+
+        self.header_format = fmt("#9aa3b5" if dark else "#5a6272", bold=True)
+        self.file_format = fmt("#7fb0ff" if dark else "#1f5fbf")
+        self.line_format = fmt("#e6c07b" if dark else "#9a6700", bold=True)
+        self.function_format = fmt("#c8a6ff" if dark else "#7a3fc4", bold=True)
+        self.chain_format = fmt("#9aa3b5" if dark else "#5a6272", italic=True)
+        self.caret_format = fmt("#ff7b72" if dark else "#c62828")
+        self.exception_format = fmt("#ff7b72" if dark else "#c62828", bold=True)
+        self.rehighlight()
+
+    def highlightBlock(self, text: str) -> None:  # noqa: N802 - Qt override
+        frame = self._FRAME.match(text)
+        if frame:
+            for group, style in (
+                ("file", self.file_format),
+                ("line", self.line_format),
+                ("fn", self.function_format),
+            ):
+                if frame.group(group) is not None:
+                    self.setFormat(frame.start(group), frame.end(group) - frame.start(group), style)
+            return
+        if self._HEADER.match(text):
+            self.setFormat(0, len(text), self.header_format)
+        elif self._CHAIN.match(text):
+            self.setFormat(0, len(text), self.chain_format)
+        elif self._CARETS.match(text):
+            self.setFormat(0, len(text), self.caret_format)
+        elif self._EXCEPTION.match(text):
+            self.setFormat(0, len(text), self.exception_format)
+
+
+# ----------------------------------------------------------------- the widget
+
+
+class ExceptionInspector(QWidget):
+    """Failures of ``pool``, grouped by problem, with traceback and retry.
+
+    The window feeds it ``apply_events(batch)`` every tick."""
+
+    #: futures of the attempts a Retry or Retry group just started
+    tasks_retried = Signal(list)
+
+    def __init__(self, pool: Pool, parent: QWidget | None = None, max_failures: int = 20_000) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        #: failures kept over all groups; the oldest go first
+        self.max_failures = max_failures
+        self._live: dict[int, Task] = {}  # submitted, not ended yet
+        self._groups: dict[tuple[str, str], FailureGroup] = {}
+        self._kept: deque[Failure] = deque()  # every kept failure, oldest first
+        self._failure_of: dict[int, Failure] = {}  # task id -> its kept failure
+        self._seq = 0
+        self._first_event_seq: int | None = None
+        self._max_event_seq = 0
+        self._events_seen = 0
+        self._events_lost = 0
+        self._last_sweep = float("-inf")
+        self._current: Failure | None = None
+
+        self.groups_model = FailureGroupsModel(self)
+        self.groups_proxy = QSortFilterProxyModel(self)
+        self.groups_proxy.setSourceModel(self.groups_model)
+        self.groups_proxy.setSortRole(SORT_ROLE)
+        self.failures_model = FailuresModel(self)
+        self._build()
+
+    # ------------------------------------------------------------------ build
+
+    def _build(self) -> None:
+        self.groups_view = self._table(self.groups_proxy)
+        self.groups_view.setSortingEnabled(True)
+        self.groups_view.sortByColumn(FailureGroupsModel.COL_LAST_SEEN, Qt.SortOrder.DescendingOrder)
+        self.groups_view.horizontalHeader().setSectionResizeMode(
+            FailureGroupsModel.COL_MESSAGE, QHeaderView.ResizeMode.Stretch
+        )
+        self.groups_view.selectionModel().currentRowChanged.connect(self._on_groups_current_changed)
+
+        self.failures_view = self._table(self.failures_model)
+        self.failures_view.horizontalHeader().setSectionResizeMode(
+            FailuresModel.COL_MESSAGE, QHeaderView.ResizeMode.Stretch
+        )
+        self.failures_view.selectionModel().currentRowChanged.connect(self._on_failures_current_changed)
+        self.failures_model.rowsRemoved.connect(self._on_failures_rows_removed)
+
+        self.summary_label = QLabel("No failures", self)
+        self.copy_button = QPushButton("Copy", self)
+        self.copy_button.setToolTip("Copy the traceback to the clipboard")
+        self.copy_button.clicked.connect(self._on_copy_clicked)
+        self.retry_button = QPushButton("Retry", self)
+        self.retry_button.setToolTip("Run this task again as a new attempt")
+        self.retry_button.clicked.connect(self._on_retry_clicked)
+        self.retry_group_button = QPushButton("Retry group", self)
+        self.retry_group_button.setToolTip("Run again every kept failure of this group not retried yet")
+        self.retry_group_button.clicked.connect(self._on_retry_group_clicked)
+        self.status_label = QLabel(self)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.summary_label, 1)
+        buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.retry_button)
+        buttons.addWidget(self.retry_group_button)
+
+        self.detail_labels: dict[str, QLabel] = {}
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for key, caption in (
+            ("error", "Error"),
+            ("task", "Task"),
+            ("arguments", "Arguments"),
+            ("worker", "Worker"),
+            ("attempt", "Attempt"),
+            ("submitted", "Submitted"),
+            ("started", "Started"),
+            ("failed", "Failed"),
+        ):
+            label = QLabel(self)
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.detail_labels[key] = label
+            form.addRow(caption, label)
+
+        self.traceback_view = QPlainTextEdit(self)
+        self.traceback_view.setReadOnly(True)
+        self.traceback_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.traceback_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.traceback_view.setPlaceholderText("Select a failure to see its traceback")
+        self.highlighter = TracebackHighlighter(self.traceback_view.document(), self._is_dark())
+
+        detail = QWidget(self)
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addLayout(buttons)
+        detail_layout.addLayout(form)
+        detail_layout.addWidget(self.traceback_view, 1)
+        detail_layout.addWidget(self.status_label)
+
+        lists = QSplitter(Qt.Orientation.Vertical, self)
+        lists.addWidget(self.groups_view)
+        lists.addWidget(self.failures_view)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(lists)
+        self.splitter.addWidget(detail)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([460, 640])
+        lists.setSizes([300, 300])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+        self._show_failure(None)
+
+    def _table(self, model: QAbstractTableModel | QSortFilterProxyModel) -> QTableView:
+        view = QTableView(self)
+        view.setModel(model)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view.setAlternatingRowColors(True)
+        view.verticalHeader().setVisible(False)
+        view.setWordWrap(False)
+        header = view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setResizeContentsPrecision(100)  # a group may keep thousands of rows
+        return view
+
+    # ------------------------------------------------------------ the window
+
+    def apply_events(self, batch: Sequence[Event]) -> None:
+        """Take one tick's events: remember running tasks, file failures."""
+        live = self._live
+        new_groups: list[FailureGroup] = []
+        touched: dict[int, FailureGroup] = {}
+        retried: list[Failure] = []
+        submitted, done, cancelled, failed = (
+            EventKind.TASK_SUBMITTED,
+            EventKind.TASK_DONE,
+            EventKind.TASK_CANCELLED,
+            EventKind.TASK_FAILED,
+        )
+        for event in batch:
+            kind = event.kind
+            if kind is submitted:
+                task = event.payload
+                live[event.task_id] = task
+                if task.retry_of is not None:
+                    self._note_retry(task, retried)
+            elif kind is done or kind is cancelled:
+                live.pop(event.task_id, None)
+            elif kind is failed:
+                group = self._file(event, live.pop(event.task_id, None), new_groups)
+                touched[id(group)] = group
+        self._count_lost(batch)
+        self.failures_model.failures_changed(retried)
+        if not touched:
+            if retried:
+                self._update_actions()
+            return
+        for group in self._bound():
+            touched[id(group)] = group
+        self.groups_model.add_groups(new_groups)
+        self.groups_model.groups_changed(list(touched.values()))
+        if self.failures_model.group is not None and id(self.failures_model.group) in touched:
+            self.failures_model.sync()
+        self._update_summary()
+        self._update_actions()
+
+    def _file(self, event: Event, task: Task | None, new_groups: list[FailureGroup]) -> FailureGroup:
+        error: TaskError = event.payload
+        key = (error.type_name, message_signature(error.message))
+        group = self._groups.get(key)
+        if group is None:
+            group = FailureGroup(key[0], key[1], event.time, event.time)
+            self._groups[key] = group
+            new_groups.append(group)
+        self._seq += 1
+        failure = Failure(self._seq, event.task_id, task, error, event.time, event.worker_id, group)
+        group.count += 1
+        group.last_seen = max(group.last_seen, event.time)
+        group.failures.append(failure)
+        self._kept.append(failure)
+        if event.task_id is not None:
+            self._failure_of[event.task_id] = failure
+        return group
+
+    def _note_retry(self, task: Task, retried: list[Failure]) -> None:
+        """A new attempt of a kept failure started (the pool's own retries,
+        this panel's, or anyone's): mark the failure so it is not re-run twice."""
+        failure = self._failure_of.get(task.retry_of)  # type: ignore[arg-type]
+        if failure is not None and failure.retried_as is None:
+            failure.retried_as = task.id
+            retried.append(failure)
+
+    def _bound(self) -> list[FailureGroup]:
+        """Drop the oldest failures beyond ``max_failures``; the groups they left."""
+        kept, left = self._kept, []
+        while len(kept) > self.max_failures:
+            oldest = kept.popleft()
+            group = oldest.group
+            # A group's kept failures are in arrival order too: its oldest is this one.
+            group.failures.popleft()
+            if self._failure_of.get(oldest.task_id) is oldest:  # type: ignore[arg-type]
+                del self._failure_of[oldest.task_id]  # type: ignore[arg-type]
+            left.append(group)
+        return left
+
+    def _count_lost(self, batch: Sequence[Event]) -> None:
+        """Notice events the buffer dropped: then the end of some task may be
+        lost, and its record must not stay in ``_live`` for ever."""
+        if not batch:
+            return
+        if self._first_event_seq is None:
+            self._first_event_seq = min(e.seq for e in batch)
+        self._max_event_seq = max(self._max_event_seq, max(e.seq for e in batch))
+        self._events_seen += len(batch)
+        lost = self._max_event_seq - self._first_event_seq + 1 - self._events_seen
+        if lost > self._events_lost and time.monotonic() - self._last_sweep > 5.0:
+            # At most one sweep every few seconds: it walks every live task.
+            self._events_lost = lost
+            self._last_sweep = time.monotonic()
+            self._forget_ended()
+
+    def _forget_ended(self) -> None:
+        # finished_at is set after the ending event was emitted: that event is
+        # in this batch, in the buffer, or lost. Those older than a few
+        # seconds are taken as lost (a failure then shows without its record).
+        horizon = time.time() - 5.0
+        for task_id, task in list(self._live.items()):
+            if task.finished_at is not None and task.finished_at < horizon:
+                del self._live[task_id]
+
+    # ------------------------------------------------------------------ API
+
+    @property
+    def groups(self) -> list[FailureGroup]:
+        """Every group, newest problem first."""
+        return sorted(self._groups.values(), key=lambda g: g.last_seen, reverse=True)
+
+    @property
+    def live_task_count(self) -> int:
+        """How many Task records are held for tasks that have not ended."""
+        return len(self._live)
+
+    @property
+    def kept_failure_count(self) -> int:
+        return len(self._kept)
+
+    @property
+    def current_failure(self) -> Failure | None:
+        return self._current
+
+    def select_group(self, group: FailureGroup) -> None:
+        row = self.groups_model.row_of(group)
+        if row is None:
+            return
+        index = self.groups_proxy.mapFromSource(self.groups_model.index(row, 0))
+        self.groups_view.setCurrentIndex(index)
+
+    def select_failure(self, failure: Failure) -> None:
+        if self.failures_model.group is not failure.group:
+            self.select_group(failure.group)
+        row = self.failures_model.row_of(failure)
+        if row is not None:
+            self.failures_view.setCurrentIndex(self.failures_model.index(row, 0))
+
+    def retry(self, failures: Sequence[Failure]) -> list[TaskFuture]:
+        """Start a new attempt of each failure's task; returns their futures.
+
+        Failures without a task record, or whose pool refuses (shut down),
+        are skipped and said so in the status line."""
+        futures: list[TaskFuture] = []
+        retried: list[Failure] = []
+        problems: list[str] = []
+        for failure in failures:
+            task = failure.task
+            if task is None:
+                problems.append(f"#{failure.task_id}: its submission was not seen, so it cannot be re-run")
+                continue
+            try:
+                future = self.pool.retry(task)
+            except (PoolClosed, ValueError) as exc:
+                problems.append(f"#{failure.task_id}: {exc}")
+                continue
+            failure.retried_as = future.task_id
+            retried.append(failure)
+            futures.append(future)
+        self.failures_model.failures_changed(retried)
+        message = f"Retried {len(futures)} task{'s' if len(futures) != 1 else ''}" if futures else ""
+        if problems:
+            message = "; ".join(filter(None, [message, *problems[:3]]))
+            if len(problems) > 3:
+                message += f"; and {len(problems) - 3} more"
+        self.status_label.setText(message)
+        self._update_actions()
+        if futures:
+            self.tasks_retried.emit(futures)
+        return futures
+
+    # ------------------------------------------------------------ selection
+
+    def _on_groups_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            source = self.groups_proxy.mapToSource(current)
+            group = self.groups_model.group(source.row())
+        else:
+            group = None
+        if group is self.failures_model.group:
+            return
+        self.failures_model.set_group(group)
+        self._show_failure(None)
+        if group is not None and self.failures_model.rowCount():
+            # The newest failure, so a traceback shows at once.
+            self.failures_view.setCurrentIndex(self.failures_model.index(0, 0))
+
+    def _on_failures_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_failure(self.failures_model.failure(current.row()) if current.isValid() else None)
+
+    def _on_failures_rows_removed(self, *_: object) -> None:
+        current = self.failures_view.currentIndex()
+        if not current.isValid():
+            self._show_failure(None)
+
+    def _show_failure(self, failure: Failure | None) -> None:
+        self._current = failure
+        labels = self.detail_labels
+        if failure is None:
+            for label in labels.values():
+                label.clear()
+            self.traceback_view.clear()
+            self._update_actions()
+            return
+        task, error = failure.task, failure.error
+        labels["error"].setText(str(error))
+        labels["task"].setText(
+            f"#{failure.task_id} {task.name}" if task is not None else f"#{failure.task_id}"
+        )
+        labels["arguments"].setText(
+            describe_arguments(task)
+            if task is not None
+            else "unknown (submitted before the inspector started)"
+        )
+        labels["worker"].setText("—" if failure.worker_id is None else str(failure.worker_id))
+        if task is not None:
+            attempt = str(task.attempt)
+            if task.retry_of is not None:
+                attempt += f" (a retry of #{task.retry_of})"
+            labels["attempt"].setText(attempt)
+            labels["submitted"].setText(_date_time(task.submitted_at))
+            labels["started"].setText(_date_time(task.started_at))
+            ran = f" (ran {failure.time - task.started_at:.3f} s)" if task.started_at else ""
+        else:
+            for key in ("attempt", "submitted", "started"):
+                labels[key].setText("—")
+            ran = ""
+        labels["failed"].setText(_date_time(failure.time) + ran)
+        self.traceback_view.setPlainText(failure.traceback_text)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        failure = self._current
+        self.copy_button.setEnabled(failure is not None)
+        self.retry_button.setEnabled(_can_retry(failure))
+        group = self.failures_model.group
+        self.retry_group_button.setEnabled(group is not None and any(_can_retry(f) for f in group.failures))
+
+    def _update_summary(self) -> None:
+        total = sum(g.count for g in self._groups.values())
+        groups = len(self._groups)
+        self.summary_label.setText(
+            f"{total:,} failure{'s' if total != 1 else ''} in {groups} group{'s' if groups != 1 else ''}"
+        )
+
+    # --------------------------------------------------------------- actions
+
+    def _on_copy_clicked(self) -> None:
+        if self._current is not None:
+            QGuiApplication.clipboard().setText(self._current.traceback_text)
+            self.status_label.setText("Traceback copied")
+
+    def _on_retry_clicked(self) -> None:
+        if self._current is not None:
+            self.retry([self._current])
+
+    def _on_retry_group_clicked(self) -> None:
+        group = self.failures_model.group
+        if group is not None:
+            self.retry([f for f in group.failures if _can_retry(f)])
+
+    # ----------------------------------------------------------------- theme
+
+    def _is_dark(self) -> bool:
+        # Themes come as stylesheets, which reach a widget's palette once it is
+        # polished: light text means a dark background.
+        view = self.traceback_view
+        view.ensurePolished()
+        palette = view.palette()
+        return (
+            palette.color(QPalette.ColorRole.Text).lightness()
+            > palette.color(QPalette.ColorRole.Base).lightness()
+        )
+
+    def _on_theme_changed(self) -> None:
+        dark = self._is_dark()
+        if dark != self.highlighter.dark:
+            self.highlighter.set_dark(dark)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            # After the children were re-polished too.
+            QTimer.singleShot(0, self, self._on_theme_changed)
+        super().changeEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        self._on_theme_changed()
+        super().showEvent(event)
+
+
+def _can_retry(failure: Failure | None) -> bool:
+    """A failure can run again once, if its record is at hand and finished."""
+    return (
+        failure is not None
+        and failure.task is not None
+        and failure.retried_as is None
+        and failure.task.state is TaskState.FAILED
+    )

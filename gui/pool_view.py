@@ -1,0 +1,168 @@
+"""One pool on screen: charts, task stream, tasks, workers and failures.
+
+A PoolView owns the pool's PoolSignals. Once per tick it hands the drained
+batch of events to every panel (``apply_events``) and the pool's stats to the
+charts; panels never subscribe to the pool themselves, so the events cross
+threads once, in one place::
+
+    PoolSignals ──events_batched──► PoolView ──apply_events──► TasksPanel, TaskStream,
+                ──stats_changed───►          ──apply_stats──►  LiveCharts     WorkersPanel,
+                                                                              ExceptionInspector
+
+The panels are built just after the window is first painted (pyqtgraph is a
+heavy import), so the window shows at once; batches that arrive before are
+kept and handed over.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+
+from core.signals import PoolSignals
+
+if TYPE_CHECKING:
+    from core import Event, Pool, PoolStats
+
+__all__ = ["PoolView"]
+
+#: Re-read the workers table every this many ticks (about twice a second).
+WORKER_REFRESH_TICKS = 15
+
+
+class PoolView(QWidget):
+    """The panels of one pool, fed from one PoolSignals."""
+
+    #: the pool's stats, once per tick (for the window's status bar)
+    stats_changed = Signal(object)
+
+    def __init__(self, pool: Pool, name: str, history: int = 100_000, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        self.name = name
+        self.history = history
+        self.theme = "light"
+        self.signals = PoolSignals(pool, parent=self)
+        self.stats: PoolStats | None = None
+        self._early: list[list[Event]] = []
+        self._ticks = 0
+        self.panels_built = False
+        self._splitters: list[QSplitter] = []
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._placeholder = QLabel(f"Starting the {name} view…")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self._placeholder)
+
+        self.signals.events_batched.connect(self._on_signals_events_batched)
+        self.signals.stats_changed.connect(self._on_signals_stats_changed)
+        QTimer.singleShot(0, self.build_panels)
+
+    @Slot()
+    def build_panels(self) -> None:
+        """Create the panels (imports pyqtgraph); safe to call twice."""
+        if self.panels_built:
+            return
+        from .charts import LiveCharts
+        from .inspector import ExceptionInspector
+        from .task_stream import TaskStream
+        from .tasks_panel import TasksPanel
+        from .workers_panel import WorkersPanel
+
+        self.charts = LiveCharts()
+        self.stream = TaskStream()
+        self.tasks = TasksPanel(self.pool)
+        self.tasks.model.set_max_finished(self.history)
+        self.workers_panel = WorkersPanel(self.pool)
+        self.inspector = ExceptionInspector(self.pool)
+
+        top = self._splitter(Qt.Orientation.Horizontal, "top", self.charts, self.stream)
+        side = self._splitter(Qt.Orientation.Vertical, "side", self.workers_panel, self.inspector)
+        bottom = self._splitter(Qt.Orientation.Horizontal, "bottom", self.tasks, side)
+        main = self._splitter(Qt.Orientation.Vertical, "main", top, bottom)
+        top.setSizes([520, 760])
+        side.setSizes([220, 320])
+        bottom.setSizes([680, 600])
+        main.setSizes([290, 490])
+        self.restore_splitters()
+
+        layout = self.layout()
+        layout.removeWidget(self._placeholder)
+        self._placeholder.deleteLater()
+        layout.addWidget(main)
+        self.panels_built = True
+        self.set_theme(self.theme)
+        for batch in self._early:
+            self._apply(batch)
+        self._early.clear()
+        self.workers_panel.refresh()
+
+    def _splitter(self, orientation: Qt.Orientation, role: str, *widgets: QWidget) -> QSplitter:
+        splitter = QSplitter(orientation)
+        splitter.setObjectName(f"{self.name}/{role}")
+        splitter.setChildrenCollapsible(False)
+        for widget in widgets:
+            splitter.addWidget(widget)
+        self._splitters.append(splitter)
+        return splitter
+
+    def restore_splitters(self) -> None:
+        settings = QSettings()
+        for splitter in self._splitters:
+            state = settings.value(f"splitters/{splitter.objectName()}")
+            if state is not None:
+                splitter.restoreState(state)
+
+    def save_splitters(self) -> None:
+        settings = QSettings()
+        for splitter in self._splitters:
+            settings.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
+
+    # -------------------------------------------------------------- the tick
+
+    @Slot(list)
+    def _on_signals_events_batched(self, batch: list[Event]) -> None:
+        if not self.panels_built:
+            self._early.append(batch)
+            return
+        self._apply(batch)
+
+    def _apply(self, batch: list[Event]) -> None:
+        self.tasks.apply_events(batch)
+        self.stream.apply_events(batch)
+        self.workers_panel.apply_events(batch)
+        self.inspector.apply_events(batch)
+
+    @Slot(object)
+    def _on_signals_stats_changed(self, stats: PoolStats) -> None:
+        self.stats = stats
+        if self.panels_built:
+            self.charts.apply_stats(stats)
+            self._ticks += 1
+            if self._ticks % WORKER_REFRESH_TICKS == 0:
+                self.workers_panel.refresh()
+        self.stats_changed.emit(stats)
+
+    # ------------------------------------------------------------- commands
+
+    def set_theme(self, theme: str) -> None:
+        self.theme = theme
+        if self.panels_built:
+            self.charts.set_theme(theme)
+            self.stream.set_theme(theme)
+
+    def set_history(self, history: int) -> None:
+        self.history = history
+        if self.panels_built:
+            self.tasks.model.set_max_finished(history)
+
+    def clear_finished(self) -> None:
+        if self.panels_built:
+            self.tasks.model.clear_finished()
+
+    def close_signals(self) -> None:
+        """Stop draining (before the pool shuts down)."""
+        self.signals.close()

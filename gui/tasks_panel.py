@@ -1,0 +1,376 @@
+"""The Tasks panel: every task of one pool in a filterable, sortable table.
+
+The window drains the pool's events once per tick and hands them to
+``TasksPanel.apply_events``; the panel forwards them to its ``TaskTableModel``
+and never touches the pool except on a user's request from the context menu
+(``pool.cancel``, ``pool.retry``), always on the GUI thread::
+
+    window tick ─► apply_events(batch) ─► TaskTableModel ─► TaskFilterProxy ─► QTableView
+    right-click ─► context_actions(task) ─► pool.cancel / pool.retry / clipboard / file manager
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRectF, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QGuiApplication, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import PoolClosed, QueueFull, TaskError, TaskTimeout, UnknownTask
+
+from .task_table_model import (
+    Column,
+    ProgressRole,
+    RowState,
+    StateRole,
+    TaskFilterProxy,
+    TaskTableModel,
+    state_color,
+)
+
+if TYPE_CHECKING:
+    from core import Event, Pool, Task
+
+__all__ = ["ProgressDelegate", "TasksPanel"]
+
+log = logging.getLogger(__name__)
+
+#: How often the run times of running tasks move on when no events arrive.
+CLOCK_INTERVAL_MS = 500
+#: How long the search waits for typing to pause before it filters.
+SEARCH_DELAY_MS = 150
+#: Arguments looked at for an input file (a task may carry thousands).
+MAX_ARGS_FOR_INPUT = 32
+
+_ACTIVE = frozenset({RowState.QUEUED, RowState.RUNNING})
+_FAILURES = frozenset({RowState.FAILED, RowState.TIMED_OUT})
+
+# Column widths in characters of the view's font ("0" widths); Result stretches.
+_COLUMN_CHARS = {
+    Column.ID: 8,
+    Column.LABEL: 26,
+    Column.STATE: 11,
+    Column.WORKER: 7,
+    Column.QUEUED_AT: 13,
+    Column.WAIT: 10,
+    Column.RUN_TIME: 10,
+    Column.PROGRESS: 12,
+}
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Paints the Progress column as a slim bar in the task's state colour.
+
+    Painted by hand rather than with the style's progress bar: that one ignores
+    the stylesheet outside a real QProgressBar, and a hand-drawn bar takes its
+    track and text colours from the palette, so it fits light and dark themes."""
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        text = index.data(Qt.ItemDataRole.DisplayRole)
+        if not text:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        opt.text = ""
+        widget = opt.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+
+        percent = max(0, min(100, int(index.data(ProgressRole) or 0)))
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        text_color = QColor(
+            opt.palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
+        )
+        track = QRectF(opt.rect).adjusted(4, 4, -4, -4)
+        radius = min(4.0, track.height() / 2)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        track_color = QColor(text_color)
+        track_color.setAlpha(28)
+        painter.setBrush(track_color)
+        painter.drawRoundedRect(track, radius, radius)
+        if percent:
+            fill = QColor(
+                state_color(index.data(StateRole)) or opt.palette.color(QPalette.ColorRole.Highlight)
+            )
+            fill.setAlpha(170)
+            chunk = QRectF(track)
+            chunk.setWidth(track.width() * percent / 100)
+            painter.setBrush(fill)
+            painter.drawRoundedRect(chunk, radius, radius)
+        painter.setPen(text_color)
+        painter.drawText(track, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+
+class TasksPanel(QWidget):
+    """Every task of ``pool``: filter by state, search, sort, and act on a
+    task from its context menu. The window feeds it with ``apply_events``."""
+
+    def __init__(self, pool: Pool, parent: QWidget | None = None, max_finished: int = 100_000) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        self.model = TaskTableModel(max_finished=max_finished, task_lookup=pool.task, parent=self)
+        self.proxy = TaskFilterProxy(self.model, self)
+        self._state_buttons: dict[RowState, QToolButton] = {}
+
+        self._build_filter_bar()
+        self._build_view()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(self._filter_bar)
+        layout.addWidget(self.view)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+        # Run times of running tasks grow between events too: a slow clock
+        # moves them on when the pool is quiet.
+        self._clock = QTimer(self)
+        self._clock.setInterval(CLOCK_INTERVAL_MS)
+        self._clock.timeout.connect(self._on_clock_timeout)
+        self._clock.start()
+
+        self.model.rowsInserted.connect(self._on_model_rows_changed)
+        self.model.rowsRemoved.connect(self._on_model_rows_changed)
+        self.model.modelReset.connect(self._on_model_rows_changed)
+        self.proxy.rowsInserted.connect(self._on_model_rows_changed)
+        self.proxy.rowsRemoved.connect(self._on_model_rows_changed)
+        self.proxy.modelReset.connect(self._on_model_rows_changed)
+        self.proxy.layoutChanged.connect(self._on_model_rows_changed)
+        self._on_model_rows_changed()
+
+    # ------------------------------------------------------------------ build
+
+    def _build_filter_bar(self) -> None:
+        bar = self._filter_bar = QHBoxLayout()
+        bar.setContentsMargins(4, 4, 4, 0)
+        bar.setSpacing(4)
+        shown = QLabel("Show:")
+        bar.addWidget(shown)
+        for state in RowState:
+            button = QToolButton(self)
+            button.setText(state.value)
+            button.setCheckable(True)
+            button.setToolTip(f"Show {state.value} tasks (none checked: every task)")
+            button.setObjectName(f"stateFilter_{state.name.lower()}")
+            button.toggled.connect(self._on_state_button_toggled)
+            self._state_buttons[state] = button
+            bar.addWidget(button)
+        bar.addSpacing(8)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search id, label or result…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setToolTip("Case-insensitive; matches anywhere in the id, label or result")
+        self.search.textChanged.connect(self._on_search_text_changed)
+        bar.addWidget(self.search, 1)
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("taskCount")
+        bar.addWidget(self.count_label)
+        self.clear_button = QToolButton(self)
+        self.clear_button.setText("Clear finished")
+        self.clear_button.setToolTip("Remove every finished task from this table (the pool is not touched)")
+        self.clear_button.clicked.connect(self._on_clear_button_clicked)
+        bar.addWidget(self.clear_button)
+
+    def _build_view(self) -> None:
+        view = self.view = QTableView(self)
+        view.setModel(self.proxy)
+        view.setAlternatingRowColors(True)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setWordWrap(False)
+        view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        view.setShowGrid(False)
+        self.progress_delegate = ProgressDelegate(view)
+        view.setItemDelegateForColumn(Column.PROGRESS, self.progress_delegate)
+
+        # Fixed, uniform row heights: the view never measures rows, which is
+        # what keeps 100,000 rows cheap to scroll.
+        rows = view.verticalHeader()
+        rows.setVisible(False)
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
+
+        header = view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        digit = view.fontMetrics().horizontalAdvance("0")
+        for column, chars in _COLUMN_CHARS.items():
+            header.resizeSection(column, chars * digit + 16)
+        # Start in submission order (no sort column): a sorted proxy pays a
+        # few comparisons per new row, an unsorted one none. A third click on
+        # a header goes back to this order.
+        header.setSortIndicatorClearable(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        view.setSortingEnabled(True)
+
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
+
+    # ----------------------------------------------------------------- events
+
+    def apply_events(self, batch: list[Event]) -> None:
+        """Fold one tick's pool events into the table."""
+        self.model.apply_events(batch)
+        if self.model.unfinished_count:
+            self.view.viewport().update()  # running times moved on
+
+    # ----------------------------------------------------------- context menu
+
+    def context_actions(self, task: Task) -> list[QAction]:
+        """The actions the context menu offers for ``task`` (parented to this
+        panel; the menu deletes them when it closes). Actions that do not
+        apply to the task are there but disabled, so the menu keeps its shape."""
+        row = self.model.find(task.id)
+        if row is not None:
+            state, error = row.state, row.error
+        else:
+            error = task.error
+            state = (
+                RowState.TIMED_OUT
+                if isinstance(error, TaskTimeout)
+                else RowState(task.state.value)  # TaskState texts are RowState texts
+            )
+        return self._actions(task.id, task, state, error)
+
+    def _actions(
+        self, task_id: int, task: Task | None, state: RowState, error: TaskError | None
+    ) -> list[QAction]:
+        cancel = QAction("Cancel", self)
+        cancel.setToolTip("Cancel a queued task; ask a running one to stop")
+        cancel.setEnabled(state in _ACTIVE)
+        cancel.triggered.connect(lambda _checked=False: self._on_cancel_action_triggered(task_id))
+
+        retry = QAction("Retry", self)
+        retry.setToolTip("Run the task again as a new attempt")
+        retry.setEnabled(task is not None and state.finished)
+        retry.triggered.connect(lambda _checked=False: self._on_retry_action_triggered(task))
+
+        copy_args = QAction("Copy arguments", self)
+        copy_args.setEnabled(task is not None)
+        copy_args.triggered.connect(lambda _checked=False: self._on_copy_arguments_action_triggered(task))
+
+        copy_traceback = QAction("Copy traceback", self)
+        copy_traceback.setEnabled(state in _FAILURES and error is not None)
+        copy_traceback.triggered.connect(
+            lambda _checked=False: self._on_copy_traceback_action_triggered(error)
+        )
+
+        folder = _input_file(task)
+        open_folder = QAction("Open input folder", self)
+        open_folder.setEnabled(folder is not None)
+        if folder is not None:
+            open_folder.setToolTip(str(folder.parent))
+        open_folder.triggered.connect(lambda _checked=False: self._on_open_folder_action_triggered(folder))
+        return [cancel, retry, copy_args, copy_traceback, open_folder]
+
+    def _on_view_context_menu_requested(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        row = self.model.row_at(self.proxy.mapToSource(index).row())
+        actions = self._actions(row.task_id, row.task, row.state, row.error)
+        menu = QMenu(self)
+        menu.addActions(actions)
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+        menu.deleteLater()
+        for action in actions:
+            action.deleteLater()
+
+    def _on_cancel_action_triggered(self, task_id: int) -> None:
+        try:
+            self.pool.cancel(task_id)
+        except UnknownTask:
+            log.warning("task %s is not one of this pool's tasks; nothing to cancel", task_id)
+
+    def _on_retry_action_triggered(self, task: Task | None) -> None:
+        if task is None:
+            return
+        try:
+            self.pool.retry(task)
+        except (ValueError, PoolClosed, QueueFull) as exc:
+            log.warning("could not retry task %s: %s", task.id, exc)
+
+    def _on_copy_arguments_action_triggered(self, task: Task | None) -> None:
+        if task is None:
+            return
+        QGuiApplication.clipboard().setText(f"args = {task.args!r}\nkwargs = {task.kwargs or {}!r}")
+
+    def _on_copy_traceback_action_triggered(self, error: TaskError | None) -> None:
+        if error is not None:
+            QGuiApplication.clipboard().setText(error.traceback or str(error))
+
+    def _on_open_folder_action_triggered(self, path: Path | None) -> None:
+        if path is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
+
+    # ------------------------------------------------------------ filter bar
+
+    def _on_state_button_toggled(self, _checked: bool) -> None:
+        states = {state.value for state, button in self._state_buttons.items() if button.isChecked()}
+        self.proxy.set_states(states or None)
+
+    def _on_search_text_changed(self, _text: str) -> None:
+        self._search_timer.start()  # restarts: filter once typing pauses
+
+    def _on_search_timer_timeout(self) -> None:
+        self.proxy.set_text(self.search.text())
+
+    def _on_clear_button_clicked(self) -> None:
+        self.model.clear_finished()
+
+    def _on_clock_timeout(self) -> None:
+        if self.model.unfinished_count:
+            self.model.tick()
+            self.view.viewport().update()
+
+    def _on_model_rows_changed(self, *_args: Any) -> None:
+        total, shown = self.model.rowCount(), self.proxy.rowCount()
+        text = f"{total:,} tasks" if shown == total else f"{shown:,} of {total:,} tasks"
+        self.count_label.setText(text)
+
+
+def _input_file(task: Task | None) -> Path | None:
+    """The first argument of ``task`` that names an existing file."""
+    if task is None:
+        return None
+    values = list(task.args[:MAX_ARGS_FOR_INPUT])
+    if task.kwargs:
+        values.extend(list(task.kwargs.values())[:MAX_ARGS_FOR_INPUT])
+    for value in values:
+        if isinstance(value, Path) or (isinstance(value, str) and 0 < len(value) < 4096):
+            try:
+                path = Path(value)
+                if path.is_file():
+                    return path.resolve()
+            except (OSError, ValueError):
+                continue
+    return None
