@@ -41,17 +41,16 @@ import atexit
 import bisect
 import itertools
 import logging
-import pickle
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from itertools import starmap
 from typing import TYPE_CHECKING, Any
 
+from .chunks import chunk_label, results, run_chunk
 from .errors import PoolClosed, QueueFull, TaskCancelled, TaskError, UnknownTask
 from .events import EventBus, EventKind
 from .results import AsyncResult
@@ -544,9 +543,11 @@ class Pool(Executor):
         self._after_end(task, ok, value, error)
         return True
 
-    def retry(self, task: Task) -> TaskFuture:
+    def retry(self, task: Task, *, block: bool = True, queue_timeout: float | None = None) -> TaskFuture:
         """Run a finished task again as a new attempt (``attempt + 1``,
-        ``retry_of`` its id), with a new future. Its record stays as it was."""
+        ``retry_of`` its id), with a new future. Its record stays as it was.
+        With a bounded queue, ``block`` and ``queue_timeout`` work as in
+        ``schedule`` (a window passes ``block=False`` and reports QueueFull)."""
         if task.pool is not self:
             raise ValueError(f"task {task.id} belongs to another pool")
         if not task.state.finished:
@@ -556,7 +557,7 @@ class Pool(Executor):
         future = TaskFuture()
         again = self._next_attempt(task, future, retries=0)
         if self._room is not None:
-            self._reserve_room(True, None)
+            self._reserve_room(block, queue_timeout)
             again.holds_room = True
         self._enqueue(again)
         return future
@@ -904,10 +905,10 @@ class Pool(Executor):
             ]
         else:
             futures = [
-                self.schedule(_run_chunk, (fn, items[i : i + size], star), label=_chunk_label(fn, i, size))
+                self.schedule(run_chunk, (fn, items[i : i + size], star), label=chunk_label(fn, i, size))
                 for i in range(0, len(items), size)
             ]
-        return _results(futures, end, chunked=size > 1, ordered=ordered)
+        return results(futures, end, chunked=size > 1, ordered=ordered)
 
     def _chunk_size(self, n_items: int, chunksize: int | None) -> int:
         if chunksize is None:
@@ -1039,102 +1040,6 @@ def _check_count(name: str, value: Any, minimum: int) -> None:
         raise TypeError(f"{name} must be a whole number, got {type(value).__name__}: {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
-
-
-def _chunk_label(fn: Callable[..., Any], start: int, size: int) -> str:
-    name = getattr(fn, "__qualname__", None) or repr(fn)
-    return f"{name}[{start}:{start + size}]"
-
-
-class ChunkFailed(Exception):
-    """Some items of a map chunk raised; carries every item's outcome."""
-
-    def __init__(self, message: str, outcomes: list[tuple[bool, Any]]) -> None:
-        super().__init__(message)
-        self.outcomes = outcomes
-
-    def __reduce__(self):
-        # Travels from a worker process: an item's exception that cannot be
-        # pickled goes as its TaskError record instead.
-        return (type(self), (self.args[0], [(ok, v if ok else _picklable(v)) for ok, v in self.outcomes]))
-
-
-def _picklable(exc: BaseException) -> BaseException:
-    try:
-        pickle.dumps(exc)
-    except Exception:
-        return _error_record(exc)
-    return exc
-
-
-def _run_chunk(fn: Callable[..., Any], items: list[Any], star: bool) -> list[Any]:
-    """Run ``fn`` over a chunk of items (argument tuples when ``star``).
-
-    The common case runs at C speed (``map``) and returns the plain results.
-    When items raise, the rest still run; the chunk then raises ChunkFailed
-    with every item's outcome, so its task is FAILED and the caller still gets
-    each good result."""
-    results: list[Any] = []
-    failed: list[tuple[int, Exception]] = []
-    start = 0
-    while start < len(items):
-        rest = items[start:] if start else items
-        try:
-            # list.extend keeps what was appended before an item raised.
-            results.extend(starmap(fn, rest) if star else map(fn, rest))
-            break
-        except Exception as exc:
-            failed.append((len(results), exc))
-            results.append(None)
-            start = len(results)
-    if not failed:
-        return results
-    outcomes: list[tuple[bool, Any]] = [(True, r) for r in results]
-    for index, item_error in failed:
-        outcomes[index] = (False, item_error)
-    first = failed[0][1]
-    message = f"{len(failed)} of {len(items)} items failed; the first: {type(first).__name__}: {first}"
-    raise ChunkFailed(message, outcomes) from first
-
-
-def _results(futures: list[TaskFuture], end: float | None, chunked: bool, ordered: bool) -> Iterator[Any]:
-    """Yield results of ``futures`` (in order, or as they finish); cancel what
-    is left if the caller stops early or the time runs out."""
-
-    def left() -> float | None:
-        return None if end is None else max(0.0, end - time.monotonic())
-
-    def outcomes(future: Future[Any]) -> Iterator[Any]:
-        if not chunked:
-            yield future.result(left())
-            return
-        try:
-            values = future.result(left())
-        except ChunkFailed as failed:
-            for ok, value in failed.outcomes:
-                if not ok:
-                    raise value
-                yield value
-        else:
-            yield from values
-
-    def generate() -> Iterator[Any]:
-        try:
-            if ordered:
-                # Reverse so that each yielded future can be dropped at once.
-                pending = futures[::-1]
-                while pending:
-                    yield from outcomes(pending[-1])
-                    pending.pop()
-            else:
-                for future in as_completed(futures, timeout=left()):
-                    yield from outcomes(future)
-        finally:
-            for future in futures:
-                if not future.done():
-                    future.cancel()
-
-    return generate()
 
 
 # Pools not shut down by their owner are shut down at interpreter exit, like

@@ -67,7 +67,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import EventKind, PoolClosed, TaskState
+from core import EventKind, PoolClosed, QueueFull, TaskState
 
 if TYPE_CHECKING:
     from core import Event, Pool, Task, TaskError, TaskFuture
@@ -740,8 +740,8 @@ class ExceptionInspector(QWidget):
                 problems.append(f"#{failure.task_id}: its submission was not seen, so it cannot be re-run")
                 continue
             try:
-                future = self.pool.retry(task)
-            except (PoolClosed, ValueError) as exc:
+                future = self.pool.retry(task, block=False)  # never freeze the window
+            except (PoolClosed, QueueFull, ValueError) as exc:
                 problems.append(f"#{failure.task_id}: {exc}")
                 continue
             failure.retried_as = future.task_id

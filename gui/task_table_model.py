@@ -122,9 +122,17 @@ class RowState(StrEnum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def of_task(cls, task: Task) -> RowState:
+        """What the State column would say of an engine record now."""
+        if task.state is TaskState.FAILED and isinstance(task.error, TaskTimeout):
+            return cls.TIMED_OUT
+        return _FROM_TASK_STATE[task.state]
+
 
 QUEUED, RUNNING, DONE, FAILED, TIMED_OUT, CANCELLED = RowState
 _FINISHED = frozenset({DONE, FAILED, TIMED_OUT, CANCELLED})
+_FAILED_OR_CANCELLED = frozenset({FAILED, TIMED_OUT, CANCELLED})  # their Result is an error
 _STATE_ORDER = {state: i for i, state in enumerate(RowState)}
 _FROM_TASK_STATE = {
     TaskState.QUEUED: QUEUED,
@@ -176,6 +184,8 @@ _ALIGNMENTS = {
 
 #: Result summaries are one line of at most this many characters.
 SUMMARY_LENGTH = 120
+#: A traceback tooltip shows at most this many of its last lines.
+TOOLTIP_LINES = 40
 #: How many ids of dropped rows are remembered, so that a late event for a
 #: task that was already dropped does not bring it back as a phantom row. A
 #: late event trails its task's end by a tick at most, and even at 50,000
@@ -528,7 +538,7 @@ class TaskTableModel(QAbstractTableModel):
         if role == _FILTER:
             return f"{row.state.value}{_SEP}{row.task_id}{_SEP}{row.label}{_SEP}{row.result_text()}"
         if role == _FOREGROUND:
-            if column == Column.STATE or (column == Column.RESULT and row.outcome is not None):
+            if column == Column.STATE or (column == Column.RESULT and row.state in _FAILED_OR_CANCELLED):
                 return _COLORS.get(row.state)
             return None
         if role == _BACKGROUND:
@@ -635,7 +645,11 @@ class TaskTableModel(QAbstractTableModel):
     def _tooltip(self, row: TaskRow, column: int) -> str | None:
         error = row.error
         if error is not None and row.state is not CANCELLED:
-            return error.traceback or str(error)
+            text = error.traceback or str(error)
+            lines = text.splitlines()
+            if len(lines) > TOOLTIP_LINES:  # the innermost frames; "Copy traceback" has it all
+                text = "\n".join(["…", *lines[-TOOLTIP_LINES:]])
+            return text
         if column == Column.RESULT:
             return row.result_text() or None
         if column == Column.LABEL and row.task is not None:

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import PoolClosed, QueueFull, TaskError, TaskTimeout, UnknownTask
+from core import PoolClosed, QueueFull, TaskError, UnknownTask
 
 from .task_table_model import (
     Column,
@@ -246,19 +246,15 @@ class TasksPanel(QWidget):
     # ----------------------------------------------------------- context menu
 
     def context_actions(self, task: Task) -> list[QAction]:
-        """The actions the context menu offers for ``task`` (parented to this
-        panel; the menu deletes them when it closes). Actions that do not
-        apply to the task are there but disabled, so the menu keeps its shape."""
+        """The actions the context menu offers for ``task``, parented to this
+        panel: a caller that builds its own menu deletes them afterwards (the
+        right-click menu does). Actions that do not apply to the task are
+        there but disabled, so the menu keeps its shape."""
         row = self.model.find(task.id)
         if row is not None:
             state, error = row.state, row.error
         else:
-            error = task.error
-            state = (
-                RowState.TIMED_OUT
-                if isinstance(error, TaskTimeout)
-                else RowState(task.state.value)  # TaskState texts are RowState texts
-            )
+            state, error = RowState.of_task(task), task.error
         return self._actions(task.id, task, state, error)
 
     def _actions(
@@ -315,7 +311,7 @@ class TasksPanel(QWidget):
         if task is None:
             return
         try:
-            self.pool.retry(task)
+            self.pool.retry(task, block=False)  # never freeze the window
         except (ValueError, PoolClosed, QueueFull) as exc:
             log.warning("could not retry task %s: %s", task.id, exc)
 

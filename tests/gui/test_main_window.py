@@ -88,8 +88,7 @@ def test_toolbar_acts_on_the_current_pool(qtbot, window):
 def test_clear_finished_empties_the_table_of_finished_rows(qtbot, window):
     window.run_demo_tasks(count=6, pool_index=0)
     view = window.views[0]
-    qtbot.waitUntil(lambda: finished(window.thread_pool) == 6, timeout=WAIT)
-    qtbot.waitUntil(lambda: view.tasks.model.rowCount() == 6, timeout=WAIT)
+    qtbot.waitUntil(lambda: view.tasks.model.finished_count == 6, timeout=WAIT)
     window.clear_finished_action.trigger()
     assert view.tasks.model.rowCount() == 0
 
