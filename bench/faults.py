@@ -439,9 +439,11 @@ def run_parent_death(workers: int) -> Row:
                 helpers.append(psutil.Process(pid))
             except psutil.NoSuchProcess:
                 pass
+        if not all(alive(p) for p in watched):
+            report["notes"].append("some worker processes were gone before the parent was killed")
+        killed = time.monotonic()
         proc.send_signal(signal.SIGKILL)
         proc.wait(WAIT)
-        killed = time.monotonic()
         while any(alive(p) for p in watched) and time.monotonic() - killed < PARENT_GRACE:
             time.sleep(0.01)
         gone_after = time.monotonic() - killed

@@ -301,7 +301,7 @@ def bench_per_task(n: int, w: int, r: int) -> list[str]:
         [("x mp.apply", mp_key), ("x PPE", ppe_key)],
     )
     ratio = per_task[mp_key] / per_task[ours_key]
-    return [verdict("per task >= 1.0x multiprocessing.Pool.apply_async", ratio >= 1.0, f"{ratio:.2f}x")]
+    return [verdict("per task >= 1.0x multiprocessing.Pool.apply_async", ratio >= 1.0, f"{ratio:.3f}x")]
 
 
 def bench_map(n: int, w: int, r: int) -> list[str]:
@@ -325,7 +325,7 @@ def bench_map(n: int, w: int, r: int) -> list[str]:
     targets = []
     for ours in ("PoolScope map chunksize=100", "PoolScope map (auto chunks)"):
         ratio = maps[ppe_map] / maps[ours]
-        targets.append(verdict(f"{ours} >= 1.0x PPE map chunksize=100", ratio >= 1.0, f"{ratio:.2f}x"))
+        targets.append(verdict(f"{ours} >= 1.0x PPE map chunksize=100", ratio >= 1.0, f"{ratio:.3f}x"))
     return targets
 
 

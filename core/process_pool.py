@@ -346,7 +346,13 @@ class ProcessPool(Pool):
                 self._on_message(worker, message)
 
     def _depth(self, worker: _ProcessWorker) -> int:
-        depth = PREFETCH if worker.last_run < SHORT_TASK else 1
+        """How many tasks this worker may hold: one, unless its tasks are
+        short, no other worker is idle, and then no more than its fair share
+        of the queue -- tasks sent ahead cannot move to an idle worker."""
+        depth = 1
+        if worker.last_run < SHORT_TASK and not self._idle:
+            workers = max(1, len(self._workers))
+            depth = max(1, min(PREFETCH, len(self._queued) // workers))
         if self._max_tasks is not None:
             depth = min(depth, self._max_tasks - worker.sent)
         return depth
@@ -369,7 +375,7 @@ class ProcessPool(Pool):
         worker.sent += len(batch)
         if was_idle and worker.ready:
             self._begin(worker, batch[0], time.time())
-        worker.send(("run", [(task.id, task.packed) for task in batch]))
+        worker.send(("run", [(task.id, task.attempt, task.packed) for task in batch]))
 
     def _begin(self, worker: _ProcessWorker, task: Task, started_at: float) -> None:
         if not self._start_reserved(task, worker, started_at) or task.cancel_requested:

@@ -1,10 +1,10 @@
 """What runs inside a worker process. Imports no Qt and little else, so a
 worker starts fast.
 
-Messages are tiny tuples; a task travels as ``(task_id, blob)`` where the
-blob is the pickled ``(fn, args, kwargs)``::
+Messages are tiny tuples; a task travels as ``(task_id, attempt, blob)``
+where the blob is the pickled ``(fn, args, kwargs)``::
 
-    parent -> child   ("run", [(task_id, blob), ...])   run these, in order
+    parent -> child   ("run", [(task_id, attempt, blob), ...])   run these, in order
                       ("skip", [task_id, ...])          take these back if not started
                       ("cancel", task_id)               the running task should stop
                       ("exit",)                         leave after the tasks already sent
@@ -49,9 +49,9 @@ class _ChildTask:
 
     __slots__ = ("attempt", "cancel_requested", "id", "last_progress")
 
-    def __init__(self, task_id: int) -> None:
+    def __init__(self, task_id: int, attempt: int) -> None:
         self.id = task_id
-        self.attempt = 1
+        self.attempt = attempt
         self.cancel_requested = False
         self.last_progress = 0.0
 
@@ -76,7 +76,7 @@ def _watch_parent(lifeline: Any) -> None:
 class _Child:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
-        self.tasks: deque[tuple[int, bytes]] = deque()
+        self.tasks: deque[tuple[int, int, bytes]] = deque()
         self.ready = threading.Condition(threading.Lock())
         self.exiting = False
         self.current: _ChildTask | None = None
@@ -110,7 +110,7 @@ class _Child:
         elif kind == "skip":
             wanted = set(message[1])
             with self.ready:
-                skipped = [task_id for task_id, _ in self.tasks if task_id in wanted]
+                skipped = [item[0] for item in self.tasks if item[0] in wanted]
                 if skipped:
                     self.tasks = deque(item for item in self.tasks if item[0] not in wanted)
             self.send(("skipped", skipped))
@@ -130,8 +130,8 @@ class _Child:
                         ready.wait()
                     if not self.tasks:
                         return  # told to exit, and nothing is left
-                    task_id, blob = self.tasks.popleft()
-                    task = self.current = _ChildTask(task_id)
+                    task_id, attempt, blob = self.tasks.popleft()
+                    task = self.current = _ChildTask(task_id, attempt)
                 self.send(self.run_one(task, blob))
         except (EOFError, OSError):
             return  # the parent is gone

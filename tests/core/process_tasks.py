@@ -154,3 +154,11 @@ def wait_for_cancel(limit: float = 10.0) -> str:
             raise TaskCancelled("stopped by itself after cancel was requested")
         time.sleep(0.005)
     return "never cancelled"
+
+
+def attempt_after_first_failure(marker: str) -> int:
+    """Fail the first attempt (marked by a file), then say which attempt this is."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("the first attempt fails")
+    return current_task().attempt

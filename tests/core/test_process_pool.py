@@ -16,8 +16,6 @@ reach it: the forkserver is started once.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing.forkserver
-import multiprocessing.resource_tracker
 import os
 import pickle
 import select
@@ -166,66 +164,7 @@ def stop(pool: ProcessPool, timeout: float = WAIT) -> bool:
     return not joiner.is_alive()
 
 
-def _multiprocessing_helpers() -> set[int]:
-    """The forkserver and resource tracker multiprocessing keeps for the whole
-    session: direct children of this process whose command line names them.
-    Workers forked by the forkserver share its command line, but they are its
-    children, not ours, so they are never in this set."""
-    helpers = set()
-    for child in psutil.Process().children():
-        try:
-            cmdline = " ".join(child.cmdline())
-        except psutil.Error:
-            continue
-        if "multiprocessing.forkserver" in cmdline or "multiprocessing.resource_tracker" in cmdline:
-            helpers.add(child.pid)
-    return helpers
-
-
 # --------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
-    """conftest's check that a test leaves no thread or child process behind,
-    less multiprocessing's forkserver and resource tracker, which live as long
-    as the session (every worker process is still checked).
-
-    Overrides the conftest fixture of the same name for this module only,
-    because that one does not make the exception yet: once it does, this
-    override can go."""
-    before = {t.ident for t in threading.enumerate()}
-    yield
-    if request.node.get_closest_marker("leaves_threads"):
-        return
-
-    def leftovers() -> tuple[list[threading.Thread], list[psutil.Process]]:
-        threads = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
-        helpers = _multiprocessing_helpers()
-        children = [
-            p for p in psutil.Process().children(recursive=True) if p.pid not in helpers and p.is_running()
-        ]
-        return threads, children
-
-    deadline = time.monotonic() + 2.0
-    threads, children = leftovers()
-    while (threads or children) and time.monotonic() < deadline:
-        time.sleep(0.02)
-        threads, children = leftovers()
-    for child in children:
-        child.kill()
-    assert not threads, f"test left threads running: {[t.name for t in threads]}"
-    assert not children, f"test left child processes: {[c.pid for c in children]}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def stop_multiprocessing_helpers() -> Iterator[None]:
-    """Stop the forkserver and resource tracker this module started, so that
-    the leftover check of the modules that run after it does not trip on them."""
-    yield
-    # Private, but the only way to stop them; both restart on demand.
-    multiprocessing.forkserver._forkserver._stop()
-    multiprocessing.resource_tracker._resource_tracker._stop()
 
 
 @pytest.fixture
@@ -985,3 +924,23 @@ def test_submitting_after_shutdown_raises_pool_closed(pool: ProcessPool) -> None
         pool.schedule(process_tasks.noop)
     with pytest.raises(PoolClosed):
         pool.map(process_tasks.add, [1, 2])
+
+
+def test_a_worker_holds_no_more_than_its_share_while_another_is_idle(make_pool) -> None:
+    pool = make_pool(2)
+    for future in [pool.submit(process_tasks.noop) for _ in range(8)]:
+        future.result(timeout=WAIT)  # short tasks first: workers may then send ahead
+    before = {w.id: w.tasks_done for w in pool.workers}
+
+    futures = [pool.submit(process_tasks.sleep_for, 0.1) for _ in range(8)]
+    assert [f.result(timeout=WAIT) for f in futures] == [0.1] * 8
+
+    shares = sorted(w.tasks_done - before.get(w.id, 0) for w in pool.workers)
+    assert shares == [4, 4]
+
+
+def test_a_retry_sees_its_attempt_number_in_the_worker(pool: ProcessPool, tmp_path: Path) -> None:
+    future = pool.schedule(process_tasks.attempt_after_first_failure, (str(tmp_path / "marker"),), retries=1)
+
+    assert future.result(timeout=WAIT) == 2
+    assert future.task.attempt == 2
