@@ -69,6 +69,7 @@ class _ProcessWorker(_Worker):
         "retiring",
         "send_lock",
         "sent",
+        "share_requested",
         "thread",
         "wake_r",
         "wake_w",
@@ -89,6 +90,7 @@ class _ProcessWorker(_Worker):
         self.kill_at: float | None = None
         self.kill_reason: TaskError | None = None
         self.sent = 0
+        self.share_requested = False  # an idle peer wants the tasks sent ahead
         self.retiring = False
         self.ready = False  # the child said it started
         self.rbuf = bytearray()
@@ -278,6 +280,7 @@ class ProcessPool(Pool):
             if not inflight:
                 if self._must_leave(worker) or worker.retiring:
                     return
+                self._ask_to_share(worker)
                 if not self._park(worker):
                     return
                 continue
@@ -449,9 +452,21 @@ class ProcessPool(Pool):
 
     # -------------------------------------------------------------- endings
 
+    def _ask_to_share(self, idle: _ProcessWorker) -> None:
+        """About to idle: have workers that sent tasks ahead take them back,
+        so that those tasks do not wait behind a long one."""
+        with self._lock:
+            others = [w for w in self._workers.values() if w is not idle and isinstance(w, _ProcessWorker)]
+        for other in others:
+            if len(other.inflight) > 1:
+                other.share_requested = True
+                other.nudge()
+
     def _on_nudge(self, worker: _ProcessWorker) -> None:
-        """Pause, dismissal or termination: take back what has not started."""
-        if self._paused or worker.dismiss_requested or self._terminated:
+        """Pause, dismissal, termination or an idle peer: take back what has
+        not started."""
+        share, worker.share_requested = worker.share_requested, False
+        if share or self._paused or worker.dismiss_requested or self._terminated:
             waiting = [t.id for t in list(worker.inflight)[1:]]
             if waiting:
                 worker.send(("skip", waiting))

@@ -944,3 +944,15 @@ def test_a_retry_sees_its_attempt_number_in_the_worker(pool: ProcessPool, tmp_pa
 
     assert future.result(timeout=WAIT) == 2
     assert future.task.attempt == 2
+
+
+def test_tasks_sent_ahead_of_a_long_task_move_to_an_idle_worker(make_pool) -> None:
+    pool = make_pool(2)
+    for future in [pool.submit(process_tasks.noop) for _ in range(8)]:
+        future.result(timeout=WAIT)  # short tasks first: workers may then send ahead
+    slow = pool.submit(process_tasks.sleep_for, 3.0)
+    quick = [pool.submit(process_tasks.add, i, 1) for i in range(20)]
+
+    assert [f.result(timeout=WAIT) for f in quick] == [i + 1 for i in range(20)]
+    assert not slow.done()  # none of them waited behind the long task
+    assert slow.result(timeout=WAIT) == 3.0
