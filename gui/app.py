@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.theme = args.theme or settings.theme
     settings.thread_workers = args.workers or settings.thread_workers
     settings.process_workers = args.process_workers or settings.process_workers
-    app.setStyleSheet(resources.stylesheet(settings.theme))
+    resources.apply_theme(app, settings.theme)
 
     window = MainWindow(settings)
     window.show()

@@ -60,11 +60,11 @@ class _Series(NamedTuple):
 SERIES: tuple[_Series, ...] = (
     _Series("queued", QUEUED, "queued", "queued {:,.0f}"),
     _Series("running", RUNNING, "running", "running {:,.0f}"),
-    _Series("throughput", RATE, "tasks / s", "{:,.1f} tasks/s"),
+    _Series("throughput", RATE, "tasks/s", "{:,.1f} tasks/s"),
     # Cumulative rather than per second: a few failures a minute would be
     # 30-per-second spikes on a per-tick rate, while a running total shows
     # both bursts (steps) and a steady failure rate (a slope).
-    _Series("failed", FAILED, "failed (total)", "failed {:,.0f} in all"),
+    _Series("failed", FAILED, "failed", "failed {:,.0f} in all"),
 )
 
 
@@ -324,7 +324,9 @@ class LiveCharts(QWidget):
             # Vertical grid lines only: pyqtgraph's horizontal grid costs more to
             # paint than the four curves together (measured), every tick.
             plot.showGrid(x=True, y=False, alpha=0.15)
-            plot.setLabel("left", series.axis_label)
+            # Short and small: four plots share little height, and longer
+            # rotated labels run into each other.
+            plot.setLabel("left", series.axis_label, **{"font-size": "7pt"})
             # A fixed axis width keeps the four plots aligned whatever their numbers.
             plot.getAxis("left").setWidth(56)
             plot.getAxis("bottom").setStyle(showValues=last)

@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
     def set_theme(self, theme: str) -> None:
         app = QApplication.instance()
         if isinstance(app, QApplication):
-            app.setStyleSheet(resources.stylesheet(theme))
+            resources.apply_theme(app, theme)
         for view in self.views:
             view.set_theme(theme)
 
