@@ -18,6 +18,7 @@ attached are queued here too and run on the same thread.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -40,12 +41,14 @@ _WORKER_KINDS = frozenset(k for k in EventKind if k.value.startswith("worker_"))
 class PoolSignals(QObject):
     """Drains ``pool``'s events every ``interval_ms`` and emits them as signals.
 
-    ``max_batch`` caps the events handled per tick, so a storm of events
-    cannot freeze the event loop; what is left waits for the next tick.
+    A tick hands events over in slices of ``slice_size`` until it has spent
+    ``budget_ms`` (or handled ``max_batch``), so a storm of events cannot
+    freeze the event loop: what is left waits for the next tick, and the
+    bounded buffer drops the oldest if the window stays behind for long.
     """
 
-    #: every drained event, oldest first (list[Event])
-    events_batched = Signal(list)
+    #: drained events, oldest first (a list of Event; several per tick in a storm)
+    events_batched = Signal(object)
     task_submitted = Signal(object)
     task_started = Signal(object)
     task_progressed = Signal(object)
@@ -64,10 +67,14 @@ class PoolSignals(QObject):
         interval_ms: int = 33,
         max_batch: int = 20_000,
         max_callbacks: int = 2_000,
+        budget_ms: float = 8.0,
+        slice_size: int = 1_000,
     ) -> None:
         super().__init__(parent)
         self.pool = pool
         self.max_batch = max_batch
+        self.budget = budget_ms / 1000
+        self.slice_size = slice_size
         self.max_callbacks = max_callbacks
         self._buffer = pool.events.buffer()
         self._callbacks: deque[Callable[[], object]] = deque()
@@ -92,21 +99,27 @@ class PoolSignals(QObject):
         return self._buffer.dropped
 
     def drain(self) -> list[Event]:
-        """One tick: emit what the pool reported since the last one."""
-        batch = self._buffer.drain(self.max_batch)
-        if batch:
+        """One tick: emit what the pool reported since the last one, within
+        the tick's time budget; returns what was handed over."""
+        deadline = time.perf_counter() + self.budget
+        connected = {kind: signal for kind, signal in self._per_kind.items() if self._is_connected(signal)}
+        drained: list[Event] = []
+        while len(drained) < self.max_batch:
+            batch = self._buffer.drain(min(self.slice_size, self.max_batch - len(drained)))
+            if not batch:
+                break
+            drained += batch
             self.events_batched.emit(batch)
-            connected = {
-                kind: signal for kind, signal in self._per_kind.items() if self._is_connected(signal)
-            }
             if connected:
                 for event in batch:
                     signal = connected.get(event.kind)
                     if signal is not None:
                         signal.emit(event)
+            if time.perf_counter() >= deadline:
+                break
         self._run_callbacks()
         self.stats_changed.emit(self.pool.stats())
-        return batch
+        return drained
 
     def _run_callbacks(self) -> None:
         callbacks = self._callbacks

@@ -464,7 +464,7 @@ class ExceptionInspector(QWidget):
     #: futures of the attempts a Retry or Retry group just started
     tasks_retried = Signal(list)
 
-    def __init__(self, pool: Pool, parent: QWidget | None = None, max_failures: int = 20_000) -> None:
+    def __init__(self, pool: Pool, parent: QWidget | None = None, max_failures: int = 5_000) -> None:
         super().__init__(parent)
         self.pool = pool
         #: failures kept over all groups; the oldest go first

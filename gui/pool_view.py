@@ -9,9 +9,10 @@ threads once, in one place::
                 ──stats_changed───►          ──apply_stats──►  LiveCharts     WorkersPanel,
                                                                               ExceptionInspector
 
-The panels are built just after the window is first painted (pyqtgraph is a
-heavy import), so the window shows at once; batches that arrive before are
-kept and handed over.
+The panels are built just after the view is first painted (pyqtgraph is a
+heavy import), so the window shows at once -- and a view in a hidden tab
+when it is first shown, or a little later at the latest. Batches that arrive
+before are kept (bounded) and handed over.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ __all__ = ["PoolView"]
 
 #: Re-read the workers table every this many ticks (about twice a second).
 WORKER_REFRESH_TICKS = 15
+#: A view nobody has looked at builds its panels after this long anyway.
+BUILD_AT_THE_LATEST_MS = 2500
+#: Events kept for panels not built yet; older ones are dropped.
+EARLY_EVENTS = 200_000
 
 
 class PoolView(QWidget):
@@ -47,6 +52,7 @@ class PoolView(QWidget):
         self.signals = PoolSignals(pool, parent=self)
         self.stats: PoolStats | None = None
         self._early: list[list[Event]] = []
+        self._early_count = 0
         self._ticks = 0
         self.panels_built = False
         self._splitters: list[QSplitter] = []
@@ -59,7 +65,15 @@ class PoolView(QWidget):
 
         self.signals.events_batched.connect(self._on_signals_events_batched)
         self.signals.stats_changed.connect(self._on_signals_stats_changed)
-        QTimer.singleShot(0, self.build_panels)
+        self._build_scheduled = False
+        QTimer.singleShot(BUILD_AT_THE_LATEST_MS, self.build_panels)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Build the panels once the placeholder has been painted."""
+        super().paintEvent(event)
+        if not self.panels_built and not self._build_scheduled:
+            self._build_scheduled = True
+            QTimer.singleShot(0, self.build_panels)
 
     @Slot()
     def build_panels(self) -> None:
@@ -98,6 +112,7 @@ class PoolView(QWidget):
         for batch in self._early:
             self._apply(batch)
         self._early.clear()
+        self._early_count = 0
         self.workers_panel.refresh()
 
     def _splitter(self, orientation: Qt.Orientation, role: str, *widgets: QWidget) -> QSplitter:
@@ -123,10 +138,13 @@ class PoolView(QWidget):
 
     # -------------------------------------------------------------- the tick
 
-    @Slot(list)
+    @Slot(object)
     def _on_signals_events_batched(self, batch: list[Event]) -> None:
         if not self.panels_built:
             self._early.append(batch)
+            self._early_count += len(batch)
+            while self._early_count > EARLY_EVENTS and len(self._early) > 1:
+                self._early_count -= len(self._early.pop(0))
             return
         self._apply(batch)
 
