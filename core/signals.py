@@ -69,6 +69,7 @@ class PoolSignals(QObject):
         max_callbacks: int = 2_000,
         budget_ms: float = 8.0,
         slice_size: int = 1_000,
+        buffer_size: int = 100_000,
     ) -> None:
         super().__init__(parent)
         self.pool = pool
@@ -76,7 +77,10 @@ class PoolSignals(QObject):
         self.budget = budget_ms / 1000
         self.slice_size = slice_size
         self.max_callbacks = max_callbacks
-        self._buffer = pool.events.buffer()
+        # A few seconds of backlog at most: a window that falls further behind
+        # drops the oldest events rather than holding (and garbage-collecting)
+        # millions of them.
+        self._buffer = pool.events.buffer(buffer_size)
         self._callbacks: deque[Callable[[], object]] = deque()
         pool.callback_sink = self._callbacks.append
         self._per_kind = {
