@@ -45,9 +45,6 @@ class EventKind(StrEnum):
     POOL_SHUT_DOWN = "pool_shut_down"
     CALLBACK_FAILED = "callback_failed"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 TASK_ENDINGS = frozenset({EventKind.TASK_DONE, EventKind.TASK_FAILED, EventKind.TASK_CANCELLED})
 

@@ -41,9 +41,6 @@ class TaskState(StrEnum):
     def finished(self) -> bool:
         return self in _FINISHED
 
-    def __str__(self) -> str:
-        return self.value
-
 
 _FINISHED = frozenset({TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED})
 

@@ -18,9 +18,6 @@ class WorkerState(StrEnum):
     EXITED = "exited"
     JOINED = "joined"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:

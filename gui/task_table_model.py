@@ -119,9 +119,6 @@ class RowState(StrEnum):
     def finished(self) -> bool:
         return self in _FINISHED
 
-    def __str__(self) -> str:
-        return self.value
-
     @classmethod
     def of_task(cls, task: Task) -> RowState:
         """What the State column would say of an engine record now."""

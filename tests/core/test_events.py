@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from pool_test_tools import WAIT, Recorder
 
 from core import (
     Event,
@@ -26,46 +27,6 @@ from core import (
 
 E = EventKind
 ENDINGS = {E.TASK_DONE, E.TASK_FAILED, E.TASK_CANCELLED}
-
-#: The longest a test waits for something that should happen at once; only
-#: ever reached when the test is failing.
-WAIT = 5.0
-
-
-class Recorder:
-    """Every event of a pool from now on, and a way to wait for one."""
-
-    def __init__(self, pool: ThreadPool) -> None:
-        self.events: list[Event] = []
-        self._changed = threading.Condition()
-        pool.events.subscribe(self._record)
-
-    def _record(self, event: Event) -> None:
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def wait_for(self, kind: EventKind, task_id: int | None = None, worker_id: int | None = None) -> Event:
-        def find() -> Event | None:
-            for event in self.events:
-                if (
-                    event.kind is kind
-                    and (task_id is None or event.task_id == task_id)
-                    and (worker_id is None or event.worker_id == worker_id)
-                ):
-                    return event
-            return None
-
-        with self._changed:
-            found = self._changed.wait_for(find, WAIT)
-        assert found is not None, f"no {kind} event (task {task_id}, worker {worker_id})"
-        return found
-
-    def of_task(self, task_id: int | None) -> list[Event]:
-        """The task's own life: its TASK_* events in seq order."""
-        with self._changed:
-            events = sorted((e for e in self.events if e.task_id == task_id), key=lambda e: e.seq)
-        return [e for e in events if e.kind.value.startswith("task_")]
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ parent, and shutdown.
 
 The tasks live in process_tasks.py next to this file. A worker receives a
 task by pickle, that is by module and name, so it must import
-``process_tasks`` too: this folder goes on ``sys.path`` when this module is
-imported, before any pool exists. The first ProcessPool starts the forkserver,
+``process_tasks`` too: tests/core/conftest.py puts this folder on
+``sys.path`` before any test module is imported or any pool exists. The first ProcessPool starts the forkserver,
 which receives the parent's ``sys.path`` then (multiprocessing's preparation
 data) and hands it on to every worker it forks. PYTHONPATH set later would not
 reach it: the forkserver is started once.
@@ -32,7 +32,6 @@ import psutil
 import pytest
 
 from core import (
-    Event,
     EventKind,
     PoolClosed,
     ProcessPool,
@@ -46,73 +45,14 @@ from core import (
 
 TESTS_CORE = Path(__file__).resolve().parent
 ROOT = TESTS_CORE.parents[1]
-if str(TESTS_CORE) not in sys.path:
-    sys.path.insert(0, str(TESTS_CORE))
 
-import process_tasks  # noqa: E402  (needs the sys.path entry above)
+import process_tasks  # noqa: E402  (tests/core/conftest.py puts it on sys.path)
+from pool_test_tools import WAIT, Recorder  # noqa: E402
 
 E = EventKind
 
-#: The longest a test waits for something that should happen soon (a worker
-#: process starts in a few tenths of a second); only reached when failing.
-WAIT = 5.0
-
 
 # ---------------------------------------------------------------- helpers
-
-
-class Recorder:
-    """Every event of a pool from now on, and a way to wait for one."""
-
-    def __init__(self, pool: ProcessPool) -> None:
-        self.events: list[Event] = []
-        self._changed = threading.Condition()
-        pool.events.subscribe(self._record)
-
-    def _record(self, event: Event) -> None:
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def wait_for(
-        self,
-        kind: EventKind,
-        task_id: int | None = None,
-        worker_id: int | None = None,
-        after: Event | None = None,
-    ) -> Event:
-        """The first matching event (later than ``after``), waiting for it if need be."""
-
-        def find() -> Event | None:
-            for event in self.events:
-                if (
-                    event.kind is kind
-                    and (task_id is None or event.task_id == task_id)
-                    and (worker_id is None or event.worker_id == worker_id)
-                    and (after is None or event.seq > after.seq)
-                ):
-                    return event
-            return None
-
-        with self._changed:
-            found = self._changed.wait_for(find, WAIT)
-        assert found is not None, f"no {kind} event (task {task_id}, worker {worker_id})"
-        return found
-
-    def of_kind(self, kind: EventKind) -> list[Event]:
-        with self._changed:
-            return [e for e in self.events if e.kind is kind]
-
-    def task_kinds(self, task_id: int | None) -> list[EventKind]:
-        """The task's own life: its TASK_* events in seq order."""
-        with self._changed:
-            events = sorted((e for e in self.events if e.task_id == task_id), key=lambda e: e.seq)
-        return [e.kind for e in events if e.kind.value.startswith("task_")]
-
-    def worker_kinds(self, worker_id: int) -> list[EventKind]:
-        with self._changed:
-            events = sorted((e for e in self.events if e.worker_id == worker_id), key=lambda e: e.seq)
-        return [e.kind for e in events if e.kind.value.startswith("worker_")]
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:

@@ -11,34 +11,9 @@ from concurrent.futures import CancelledError
 from typing import Any
 
 import pytest
+from pool_test_tools import WAIT, Hold
 
 from core import AsyncResult, PoolClosed, TaskCancelled, ThreadPool, current_task
-
-#: The longest a test waits for something that should happen at once; only
-#: ever reached when the test is failing.
-WAIT = 5.0
-
-
-class Hold:
-    """A task body that blocks until the test releases it: a busy worker
-    without sleeps."""
-
-    def __init__(self) -> None:
-        self._started = threading.Semaphore(0)
-        self._released = threading.Event()
-
-    def __call__(self, value: Any = None) -> Any:
-        self._started.release()
-        if not self._released.wait(WAIT):
-            raise RuntimeError("a held task was never released")
-        return value
-
-    def wait_started(self, count: int = 1) -> None:
-        for _ in range(count):
-            assert self._started.acquire(timeout=WAIT), "a held task did not start"
-
-    def release(self) -> None:
-        self._released.set()
 
 
 @pytest.fixture
