@@ -6,11 +6,10 @@ parent, and shutdown.
 
 The tasks live in process_tasks.py next to this file. A worker receives a
 task by pickle, that is by module and name, so it must import
-``process_tasks`` too: tests/core/conftest.py puts this folder on
-``sys.path`` before any test module is imported or any pool exists. The first ProcessPool starts the forkserver,
-which receives the parent's ``sys.path`` then (multiprocessing's preparation
-data) and hands it on to every worker it forks. PYTHONPATH set later would not
-reach it: the forkserver is started once.
+``process_tasks`` too: the conftest.py here puts this folder on
+``sys.path`` before any test module is imported or any pool exists. The
+first ProcessPool starts the forkserver, which receives the parent's
+``sys.path`` then and hands it on to every worker it forks.
 """
 
 from __future__ import annotations
