@@ -7,7 +7,6 @@ works on a machine without a display.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 
 __all__ = ["main"]
@@ -92,9 +91,6 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow(settings)
     window.show()
-    # Everything made so far lives as long as the app: keep it out of the
-    # garbage collector's full passes, which a storm of events makes frequent.
-    gc.freeze()
     if args.demo:
         window.run_demo_tasks(pool_index=0)
         window.run_demo_tasks(pool_index=1)

@@ -8,6 +8,8 @@ of what was queued, with an estimate of the time left.
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -67,6 +69,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._restore_geometry()
         self.set_theme(self.settings.theme)
+        _tune_interpreter()
 
     # ------------------------------------------------------------------ build
 
@@ -424,6 +427,20 @@ class MainWindow(QMainWindow):
         settings.setValue("main_window/tab", self.tabs.currentIndex())
         for view in self.views:
             view.save_splitters()
+
+
+def _tune_interpreter() -> None:
+    """The window shares one interpreter with busy pool threads. Measured
+    under a storm of events (bench/gui_bench.py), two settings keep it
+    responsive: a 1 ms switch interval (Qt calls back into Python all the
+    time, and each call waits for the GIL up to one interval), and fewer,
+    cheaper garbage collections (start-up objects frozen out of them, a
+    larger young generation: full passes over a big backlog of events took
+    up to half a second)."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+    gc.freeze()
+    threshold, *older = gc.get_threshold()
+    gc.set_threshold(max(threshold, 20_000), *older)
 
 
 def _duration(seconds: float) -> str:
