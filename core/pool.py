@@ -534,15 +534,6 @@ class Pool(Executor):
         assert future is not None, f"task {task.id} was handed over twice"
         return future
 
-    def _settle(self, task: Task, ok: bool, value: Any, worker: _Worker | None = None) -> bool:
-        """End a RUNNING attempt with a result (``ok``) or an exception ``value``;
-        False when it had ended already."""
-        error = None if ok else _error_record(value)
-        if not self._end(task, ok, error, worker):
-            return False
-        self._after_end(task, ok, value, error)
-        return True
-
     def retry(self, task: Task, *, block: bool = True, queue_timeout: float | None = None) -> TaskFuture:
         """Run a finished task again as a new attempt (``attempt + 1``,
         ``retry_of`` its id), with a new future. Its record stays as it was.
