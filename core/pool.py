@@ -26,6 +26,10 @@ operations that are atomic in CPython instead:
   and its events come in state-machine order;
 - a claimant enters the task in ``_running`` before it pops it from
   ``_queued``, so a task is always in one of them until it ends;
+- a process worker may take tasks ahead of running them (``_reserve``): they
+  wait in ``_reserved``, still QUEUED, until the child starts them
+  (``_start_reserved``) or gives them back (``_unreserve``); popping the id
+  from ``_reserved`` decides between starting and ``cancel``;
 - an idle worker appends itself to ``_idle`` and then looks at ``_pending``
   once more before it sleeps on its own ``wake`` lock; a submitter appends to
   ``_pending`` and then pops one idle worker and releases it. Whoever pops a
