@@ -187,6 +187,7 @@ class TasksPanel(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip("Case-insensitive; matches anywhere in the id, label or result")
         self.search.textChanged.connect(self._on_search_text_changed)
+        self.search.setMinimumWidth(160)  # the state toggles must not squeeze it to nothing
         bar.addWidget(self.search, 1)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("taskCount")
