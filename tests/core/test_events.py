@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,30 +26,6 @@ from core import (
 
 E = EventKind
 ENDINGS = {E.TASK_DONE, E.TASK_FAILED, E.TASK_CANCELLED}
-
-
-@pytest.fixture
-def make_pool() -> Iterator[Callable[..., ThreadPool]]:
-    pools: list[ThreadPool] = []
-
-    def make(workers: int = 2) -> ThreadPool:
-        pool = ThreadPool(workers=workers)
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-@pytest.fixture
-def pool(make_pool: Callable[..., ThreadPool]) -> ThreadPool:
-    return make_pool()
-
-
-@pytest.fixture
-def events(pool: ThreadPool) -> Recorder:
-    return Recorder(pool)
 
 
 def divide(a: float, b: float) -> float:

@@ -8,7 +8,7 @@ import concurrent.futures as cf
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,39 +29,6 @@ from core import (
 )
 
 E = EventKind
-
-
-@pytest.fixture
-def make_pool() -> Iterator[Callable[..., ThreadPool]]:
-    pools: list[ThreadPool] = []
-
-    def make(workers: int = 2, queue_size: int = 0) -> ThreadPool:
-        pool = ThreadPool(workers=workers, queue_size=queue_size)
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-@pytest.fixture
-def pool(make_pool: Callable[..., ThreadPool]) -> ThreadPool:
-    return make_pool()
-
-
-@pytest.fixture
-def hold(make_pool: Callable[..., ThreadPool]) -> Iterator[Hold]:
-    # Requests make_pool so that it is torn down first: held tasks are released
-    # before their pools shut down and wait for them.
-    held = Hold()
-    yield held
-    held.release()
-
-
-@pytest.fixture
-def events(pool: ThreadPool) -> Recorder:
-    return Recorder(pool)
 
 
 def fail() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -14,34 +13,6 @@ import pytest
 from pool_test_tools import WAIT, Hold
 
 from core import AsyncResult, PoolClosed, TaskCancelled, ThreadPool, current_task
-
-
-@pytest.fixture
-def make_pool() -> Iterator[Callable[..., ThreadPool]]:
-    pools: list[ThreadPool] = []
-
-    def make(workers: int = 2) -> ThreadPool:
-        pool = ThreadPool(workers=workers)
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-@pytest.fixture
-def pool(make_pool: Callable[..., ThreadPool]) -> ThreadPool:
-    return make_pool()
-
-
-@pytest.fixture
-def hold(make_pool: Callable[..., ThreadPool]) -> Iterator[Hold]:
-    # Requests make_pool so that it is torn down first: held tasks are released
-    # before their pools shut down and wait for them.
-    held = Hold()
-    yield held
-    held.release()
 
 
 def square(x: int) -> int:
