@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Keyboard: Ctrl+N enqueue, Ctrl+D demo tasks, Ctrl+P pause/resume, Ctrl+K cancel "
             "queued, Ctrl+= / Ctrl+- add / dismiss a worker, Alt+1 / Alt+2 switch pools. "
-            "Settings (File > Settings) are remembered between runs."
+            "Settings (File > Settings) are remembered between runs. "
+            "Without a window: poolscope run --help, poolscope processors."
         ),
     )
     parser.add_argument(
@@ -69,6 +70,11 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("run", "processors"):
+        from core.cli import main as command_line  # no Qt: works without a display
+
+        return command_line(argv)
     args = build_parser().parse_args(argv)
 
     from PySide6.QtCore import QTimer
