@@ -11,10 +11,11 @@ import argparse
 import csv
 import json
 import os
+import queue
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from typing import Any, TextIO
 
 from .expand import Rejected, expand_paths
@@ -157,31 +158,35 @@ def _convert(option: Option, text: str) -> Any:
 def _process(
     pool: Pool, processor: Processor, options: dict[str, Any], args: argparse.Namespace, progress: _Progress
 ) -> list[dict[str, Any]]:
+    """Stream the inputs into the pool while results come back; one row per input."""
     rows: list[dict[str, Any]] = []
     pending: dict[Future[Any], dict[str, Any]] = {}
+    finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()  # fed by done-callbacks
     failures = 0
     halted = False
 
-    def collect(done: set[Future[Any]]) -> None:
-        nonlocal failures
-        for future in done:
-            row = pending.pop(future)
-            if future.cancelled():
-                row.update(state="cancelled", error="not run: the batch was halted")
-            elif future.exception() is not None:
-                row.update(state="failed", error=str(future.exception()))
-            else:
-                row.update(state="done", result=future.result())
-            task = getattr(future, "task", None)
-            if task is not None and task.started_at and task.finished_at:
-                row["seconds"] = round(task.finished_at - task.started_at, 6)
-            if row["state"] == "failed":
-                failures += 1
-            progress.update(len(rows) - len(pending), len(rows), failures)
+    def collect(future: Future[Any]) -> None:
+        nonlocal failures, halted
+        row = pending.pop(future)
+        if future.cancelled():
+            row.update(state="cancelled", error="not run: the batch was halted")
+        elif future.exception() is not None:
+            row.update(state="failed", error=str(future.exception()))
+            failures += 1
+        else:
+            row.update(state="done", result=future.result())
+        task = getattr(future, "task", None)
+        if task is not None and task.started_at and task.finished_at:
+            row["seconds"] = round(task.finished_at - task.started_at, 6)
+        progress.update(len(rows) - len(pending), len(rows), failures)
+
+    def halt_if_asked() -> None:
+        nonlocal halted
+        if args.halt_after and failures >= args.halt_after and not halted:
+            halted = True
+            pool.cancel_queued()
 
     for item in expand_paths(args.paths, args.include or ("*",), args.exclude, args.follow_symlinks):
-        if halted:
-            break
         if isinstance(item, Rejected):
             rows.append({"input": item.path, "state": "rejected", "result": None, "error": item.reason})
             failures += 1
@@ -192,17 +197,15 @@ def _process(
                 processor.function, (item,), options, label=item, timeout=args.timeout, retries=args.retries
             )
             pending[future] = row
-        if pending and len(pending) % 256 == 0:
-            collect(wait(pending, timeout=0, return_when=FIRST_COMPLETED).done)
-        if args.halt_after and failures >= args.halt_after:
-            halted = True
-            pool.cancel_queued()
+            future.add_done_callback(finished.put)
+        while not finished.empty():
+            collect(finished.get())
+        halt_if_asked()
+        if halted:
+            break
     while pending:
-        done = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED).done
-        collect(done)
-        if args.halt_after and failures >= args.halt_after and not halted:
-            halted = True
-            pool.cancel_queued()
+        collect(finished.get())
+        halt_if_asked()
     return rows
 
 
