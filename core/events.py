@@ -94,8 +94,12 @@ class EventBus:
 
     def buffer(self, maxlen: int = 1_000_000) -> EventBuffer:
         """A new bounded buffer that receives every event from now on."""
-        buf = EventBuffer(maxlen, first_seq=self._peek_seq())
+        buf = EventBuffer(maxlen)
         buf._unsubscribe = self.subscribe(buf._append)
+        # Subscribed first, numbered second: an emitter takes its seq before it
+        # reads the subscribers, so every event from this seq on reaches the
+        # buffer (an earlier one that still arrives is not counted).
+        buf._start_at(self._peek_seq())
         return buf
 
     def _peek_seq(self) -> int:
@@ -133,9 +137,13 @@ class EventBuffer:
         self._events: deque[Event] = deque(maxlen=maxlen)
         self._append = self._events.append
         self._unsubscribe: Callable[[], None] = lambda: None
-        self._first_seq = first_seq  # the first event it was subscribed for
-        self._last_seq = first_seq - 1
         self._received = 0
+        self._start_at(first_seq)
+
+    def _start_at(self, first_seq: int) -> None:
+        """Count drops from ``first_seq``, the first event it is sure to get."""
+        self._first_seq = first_seq
+        self._last_seq = first_seq - 1
 
     def __len__(self) -> int:
         return len(self._events)
