@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing.forkserver
-import multiprocessing.resource_tracker
 import os
 import selectors
 import shutil
@@ -49,6 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_tasks as tasks
 import psutil
+from _bench_common import multiprocessing_helpers as helper_pids
+from _bench_common import revision
 
 from core import EventKind, ProcessPool, TaskCancelled, TaskError, TaskTimeout, WorkerLost
 
@@ -91,32 +91,7 @@ def describe(exc: BaseException) -> str:
     return short(f"{type(exc).__name__}: {exc}")
 
 
-def revision() -> str:
-    """The project's commit and whether core/ differs from it, so that a
-    result can be matched to the code it ran."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        )
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "core"], cwd=root, capture_output=True, text=True
-        )
-    except OSError:
-        return "unknown"
-    return f"{head.stdout.strip() or 'unknown'}" + (", core/ modified" if changed.stdout.strip() else "")
-
-
 # ------------------------------------------------------------------ processes
-
-
-def helper_pids() -> set[int]:
-    """multiprocessing's forkserver and resource tracker of this process."""
-    pids = {
-        multiprocessing.forkserver._forkserver._forkserver_pid,
-        multiprocessing.resource_tracker._resource_tracker._pid,
-    }
-    return {pid for pid in pids if pid is not None}
 
 
 def alive(proc: psutil.Process) -> bool:

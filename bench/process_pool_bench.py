@@ -36,7 +36,6 @@ import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench_tasks as tasks
 import psutil
+from _bench_common import multiprocessing_helpers, revision
 
 from core import ProcessPool
 
@@ -222,28 +222,9 @@ def startup(kind: Kind, workers: int) -> tuple[float, str]:
         kind.close(pool)
 
 
-def revision() -> str:
-    """The project's commit and whether core/ differs from it, so that a
-    result can be matched to the code it ran."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        )
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "core"], cwd=root, capture_output=True, text=True
-        )
-    except OSError:
-        return "unknown"
-    return f"{head.stdout.strip() or 'unknown'}" + (", core/ modified" if changed.stdout.strip() else "")
-
-
 def helper_pids() -> set[int]:
     """multiprocessing's forkserver and resource trackers: they live as long as this process."""
-    pids = {
-        multiprocessing.forkserver._forkserver._forkserver_pid,
-        multiprocessing.resource_tracker._resource_tracker._pid,
-    }
+    pids = multiprocessing_helpers()
     if loky is not None:
         pids.add(loky.backend.resource_tracker._resource_tracker._pid)
     return {pid for pid in pids if pid is not None}
