@@ -192,7 +192,29 @@ def describe_arguments(task: Task) -> str:
 # -------------------------------------------------------------------- models
 
 
-class FailureGroupsModel(QAbstractTableModel):
+class _ListModel(QAbstractTableModel):
+    """A flat table over a Python list (``_items()``) with fixed ``COLUMNS``."""
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def _items(self) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(self._items())
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section] if 0 <= section < len(self.COLUMNS) else None
+        return None
+
+
+class FailureGroupsModel(_ListModel):
     """One row per group, in the order groups first appeared (a proxy sorts
     them newest first). Rows are only ever appended, so a group's row number
     never changes and updates are plain ``dataChanged`` signals."""
@@ -205,18 +227,8 @@ class FailureGroupsModel(QAbstractTableModel):
         self._groups: list[FailureGroup] = []
         self._row_of: dict[int, int] = {}  # id(group) -> row
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
-        return 0 if parent.isValid() else len(self._groups)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802 - Qt override
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section] if 0 <= section < len(self.COLUMNS) else None
-        return None
+    def _items(self) -> Sequence[Any]:
+        return self._groups
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._groups):
@@ -272,7 +284,7 @@ class FailureGroupsModel(QAbstractTableModel):
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
 
 
-class FailuresModel(QAbstractTableModel):
+class FailuresModel(_ListModel):
     """The kept failures of one group, newest first.
 
     A group only gains failures at its new end and loses them at its old end,
@@ -287,18 +299,8 @@ class FailuresModel(QAbstractTableModel):
         self._group: FailureGroup | None = None
         self._rows: list[Failure] = []  # newest first
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(  # noqa: N802 - Qt override
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section] if 0 <= section < len(self.COLUMNS) else None
-        return None
+    def _items(self) -> Sequence[Any]:
+        return self._rows
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
