@@ -56,6 +56,7 @@ SHORT_TASK = 0.005
 class _ProcessWorker(_Worker):
     __slots__ = (
         "_ps",
+        "awaiting",
         "conn",
         "inflight",
         "kill_at",
@@ -91,6 +92,10 @@ class _ProcessWorker(_Worker):
         self.kill_reason: TaskError | None = None
         self.sent = 0
         self.share_requested = False  # an idle peer wants the tasks sent ahead
+        # Ids named in "skip" requests the child has not answered yet (a
+        # count each): such a task may be running there or be on its way
+        # back, so it is not marked started until the answer comes.
+        self.awaiting: dict[int, int] = {}
         self.retiring = False
         self.ready = False  # the child said it started
         self.rbuf = bytearray()
@@ -123,6 +128,25 @@ class _ProcessWorker(_Worker):
                 return True
             except (OSError, ValueError, AttributeError):
                 return False  # the child is gone; its sentinel says so
+
+    def request_skip(self, task_ids: list[int]) -> None:
+        """Ask the child to give back these tasks if it has not started them."""
+        with self.send_lock:
+            awaiting = self.awaiting
+            for task_id in task_ids:
+                awaiting[task_id] = awaiting.get(task_id, 0) + 1
+            try:
+                self.conn.send(("skip", task_ids))
+            except (OSError, ValueError, AttributeError):
+                pass  # the child is gone; its sentinel says so
+
+    def skip_answered(self, task_ids: list[int]) -> None:
+        with self.send_lock:
+            awaiting = self.awaiting
+            for task_id in task_ids:
+                count = awaiting.pop(task_id, 0) - 1
+                if count > 0:
+                    awaiting[task_id] = count
 
     def extra_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"pid": self.pid}
@@ -413,8 +437,7 @@ class ProcessPool(Pool):
             # Tasks sent before the child was up start now; were it to die
             # first, they go back to the queue unstarted.
             worker.ready = True
-            if worker.inflight and worker.task is None:
-                self._begin(worker, worker.inflight[0], time.time())
+            self._begin_head(worker, time.time())
         elif kind == "result":
             self._finish_head(worker, *message[1:])
         elif kind == "progress":
@@ -422,7 +445,8 @@ class ProcessPool(Pool):
             if task is not None and task.id == message[1]:
                 self._report_progress(task, message[2], message[3])
         elif kind == "skipped":
-            skipped = set(message[1])
+            worker.skip_answered(message[1])
+            skipped = set(message[2])
             if skipped:
                 tasks = [t for t in worker.inflight if t.id in skipped]
                 kept = [t for t in worker.inflight if t.id not in skipped]
@@ -430,14 +454,20 @@ class ProcessPool(Pool):
                 worker.inflight.extend(kept)
                 worker.sent -= len(tasks)
                 self._unreserve(tasks)
+            self._begin_head(worker, time.time())
 
     def _finish_head(
         self, worker: _ProcessWorker, task_id: int, ok: bool, payload: Any, started: float, finished: float
     ) -> None:
         inflight = worker.inflight
-        task = inflight.popleft()
+        task = inflight[0]
         if task.id != task_id:  # pragma: no cover - the protocol keeps order
             raise RuntimeError(f"worker {worker.id} answered task {task_id}, expected {task.id}")
+        if worker.task is not task:
+            # Not marked started yet (a "skip" for it was unanswered): it ran.
+            # If it was cancelled meanwhile, its outcome is dropped.
+            self._start_reserved(task, worker, started)
+        inflight.popleft()
         task.started_at = started
         worker.busy_since = started
         worker.last_run = finished - started
@@ -445,10 +475,20 @@ class ProcessPool(Pool):
         ok = error is None
         if self._end(task, ok, error, worker):
             self._after_end(task, ok, value, error)
+        elif worker.task is task:
+            worker.task = None  # it had ended already (cancelled at the start)
         if worker.kill_at is not None and worker.kill_reason is not None:
             worker.kill_at = worker.kill_reason = None  # it ended before the kill
-        if inflight:
-            self._begin(worker, inflight[0], finished)
+        self._begin_head(worker, finished)
+
+    def _begin_head(self, worker: _ProcessWorker, started_at: float) -> None:
+        """Mark the first task in flight started: the child runs its tasks
+        back to back, so it started when the one before it ended -- unless a
+        "skip" for it is unanswered: then it may be coming back instead, and
+        the answer (or its result) decides."""
+        inflight = worker.inflight
+        if inflight and worker.ready and worker.task is None and inflight[0].id not in worker.awaiting:
+            self._begin(worker, inflight[0], started_at)
 
     # -------------------------------------------------------------- endings
 
@@ -469,7 +509,7 @@ class ProcessPool(Pool):
         if share or self._paused or worker.dismiss_requested or self._terminated:
             waiting = [t.id for t in list(worker.inflight)[1:]]
             if waiting:
-                worker.send(("skip", waiting))
+                worker.request_skip(waiting)
 
     def _request_cancel(self, worker: _ProcessWorker, task: Task, grace: float = CANCEL_GRACE) -> None:
         worker.send(("cancel", task.id))
@@ -487,7 +527,7 @@ class ProcessPool(Pool):
     def _cancel_reserved_locked(self, task: Task) -> None:
         worker = self._workers.get(task.worker_id or 0)
         if isinstance(worker, _ProcessWorker):
-            worker.send(("skip", [task.id]))
+            worker.request_skip([task.id])
 
     def dismiss_worker(self, worker_id: int, join: bool = False, force: bool = False) -> None:
         """Dismiss one worker by id: after its current task, or with ``force``

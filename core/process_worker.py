@@ -9,7 +9,7 @@ where the blob is the pickled ``(fn, args, kwargs)``::
                       ("cancel", task_id)               the running task should stop
                       ("exit",)                         leave after the tasks already sent
     child -> parent   ("result", task_id, ok, payload, started, finished)
-                      ("skipped", [task_id, ...])       what "skip" found unstarted
+                      ("skipped", asked, [task_id, ...])  what "skip" found unstarted
                       ("progress", task_id, fraction, message)
                       ("ready",)                        once, when the worker is up
 
@@ -113,7 +113,7 @@ class _Child:
                 skipped = [item[0] for item in self.tasks if item[0] in wanted]
                 if skipped:
                     self.tasks = deque(item for item in self.tasks if item[0] not in wanted)
-            self.send(("skipped", skipped))
+            self.send(("skipped", message[1], skipped))
         elif kind == "exit":
             with self.ready:
                 self.exiting = True

@@ -878,6 +878,22 @@ def test_a_worker_holds_no_more_than_its_share_while_another_is_idle(make_pool) 
     assert shares == [4, 4]
 
 
+def test_tasks_asked_back_by_an_idle_peer_run_once_even_when_the_child_started_them(make_pool) -> None:
+    # An idle worker asks its peer to take back the tasks it sent ahead; the
+    # child may have started the next one just then. Round after round of
+    # short batches hits that window: every task must still end exactly once.
+    pool = make_pool(2)
+    events = Recorder(pool)
+    deadline = time.monotonic() + 3.0
+    rounds = 0
+    while time.monotonic() < deadline:
+        futures = [pool.submit(process_tasks.add, i, 10 * i) for i in range(30)]
+        assert [f.result(timeout=WAIT) for f in futures] == [11 * i for i in range(30)]
+        rounds += 1
+    ends = Counter(e.task_id for e in events.events if e.kind in (E.TASK_DONE, E.TASK_FAILED))
+    assert len(ends) == 30 * rounds and set(ends.values()) == {1}
+
+
 def test_a_retry_sees_its_attempt_number_in_the_worker(pool: ProcessPool, tmp_path: Path) -> None:
     future = pool.schedule(process_tasks.attempt_after_first_failure, (str(tmp_path / "marker"),), retries=1)
 
