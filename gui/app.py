@@ -71,7 +71,7 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("run", "processors"):
+    if argv and argv[0] in ("run", "processors", "history"):
         from core.cli import main as command_line  # no Qt: works without a display
 
         return command_line(argv)
