@@ -67,8 +67,8 @@ class PoolSignals(QObject):
         interval_ms: int = 33,
         max_batch: int = 20_000,
         max_callbacks: int = 2_000,
-        budget_ms: float = 8.0,
-        slice_size: int = 1_000,
+        budget_ms: float = 5.0,
+        slice_size: int = 250,
         buffer_size: int = 100_000,
     ) -> None:
         super().__init__(parent)
@@ -96,6 +96,11 @@ class PoolSignals(QObject):
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
         self._timer.start()
+
+    @property
+    def backlog(self) -> int:
+        """Events waiting for the next tick."""
+        return len(self._buffer)
 
     @property
     def dropped(self) -> int:

@@ -355,9 +355,11 @@ class LiveCharts(QWidget):
 
     # ------------------------------------------------------------------ data
 
-    def apply_stats(self, stats: PoolStats, now: float | None = None) -> None:
+    def apply_stats(self, stats: PoolStats, now: float | None = None, redraw: bool = True) -> None:
         """Add one sample; ``now`` is in seconds on any steady clock
-        (``time.monotonic()`` when None). The first sample is time zero."""
+        (``time.monotonic()`` when None). The first sample is time zero.
+        With ``redraw`` False the curves wait for a later sample (or
+        ``refresh``) to show it."""
         if now is None:
             now = time.monotonic()
         if self._t0 is None:
@@ -366,7 +368,7 @@ class LiveCharts(QWidget):
         self._ring.append(row)
         self._summary.add(row)
         self._now = row[T]
-        if not self._redraw_timer.isActive():
+        if redraw and not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
     def clear(self) -> None:

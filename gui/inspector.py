@@ -493,18 +493,12 @@ class ExceptionInspector(QWidget):
     # ------------------------------------------------------------------ build
 
     def _build(self) -> None:
-        self.groups_view = self._table(self.groups_proxy)
+        self.groups_view = self._table(self.groups_proxy, (16, 30, 8, 9), FailureGroupsModel.COL_MESSAGE)
         self.groups_view.setSortingEnabled(True)
         self.groups_view.sortByColumn(FailureGroupsModel.COL_LAST_SEEN, Qt.SortOrder.DescendingOrder)
-        self.groups_view.horizontalHeader().setSectionResizeMode(
-            FailureGroupsModel.COL_MESSAGE, QHeaderView.ResizeMode.Stretch
-        )
         self.groups_view.selectionModel().currentRowChanged.connect(self._on_groups_current_changed)
 
-        self.failures_view = self._table(self.failures_model)
-        self.failures_view.horizontalHeader().setSectionResizeMode(
-            FailuresModel.COL_MESSAGE, QHeaderView.ResizeMode.Stretch
-        )
+        self.failures_view = self._table(self.failures_model, (9, 8, 7, 6, 30, 10), FailuresModel.COL_MESSAGE)
         self.failures_view.selectionModel().currentRowChanged.connect(self._on_failures_current_changed)
         self.failures_model.rowsRemoved.connect(self._on_failures_rows_removed)
 
@@ -576,7 +570,13 @@ class ExceptionInspector(QWidget):
         layout.addWidget(self.splitter)
         self._show_failure(None)
 
-    def _table(self, model: QAbstractTableModel | QSortFilterProxyModel) -> QTableView:
+    def _table(
+        self, model: QAbstractTableModel | QSortFilterProxyModel, widths: Sequence[int], stretch: int
+    ) -> QTableView:
+        """A list view with columns ``widths`` characters wide and ``stretch``
+        taking the rest. Fixed widths, not ResizeToContents: that one measures
+        every row it can on each change, several times a second while
+        failures pour in."""
         view = QTableView(self)
         view.setModel(model)
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -585,8 +585,11 @@ class ExceptionInspector(QWidget):
         view.verticalHeader().setVisible(False)
         view.setWordWrap(False)
         header = view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setResizeContentsPrecision(100)  # a group may keep thousands of rows
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        digit = view.fontMetrics().horizontalAdvance("0")
+        for column, chars in enumerate(widths):
+            header.resizeSection(column, chars * digit + 16)
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
         return view
 
     # ------------------------------------------------------------ the window

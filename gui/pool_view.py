@@ -17,7 +17,7 @@ before are kept (bounded) and handed over.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
@@ -35,6 +35,19 @@ WORKER_REFRESH_TICKS = 15
 BUILD_AT_THE_LATEST_MS = 2500
 #: Events kept for panels not built yet; older ones are dropped.
 EARLY_EVENTS = 200_000
+#: A tick that leaves more than this many events behind starts storm pacing...
+STORM_BACKLOG = 5_000
+#: ...which ends once the backlog is down to this.
+CALM_BACKLOG = 500
+#: Events a tick takes while pacing (about 30,000 a second; the buffer drops
+#: the oldest of the rest and counts them).
+STORM_EVENTS_PER_TICK = 1_000
+
+
+class _Fed(Protocol):
+    """A panel the view feeds with events."""
+
+    def apply_events(self, batch: list[Event]) -> None: ...
 
 
 class PoolView(QWidget):
@@ -54,6 +67,11 @@ class PoolView(QWidget):
         self._early: list[list[Event]] = []
         self._early_count = 0
         self._ticks = 0
+        # Storm pacing (see _pace): each panel's batches not yet applied.
+        self.storm = False
+        self._fed: tuple[_Fed, ...] = ()
+        self._held: dict[_Fed, list[list[Event]]] = {}
+        self._turn = 0
         self.panels_built = False
         self._splitters: list[QSplitter] = []
 
@@ -107,6 +125,9 @@ class PoolView(QWidget):
         layout.removeWidget(self._placeholder)
         self._placeholder.deleteLater()
         layout.addWidget(main)
+        self._fed = (self.tasks, self.stream, self.inspector, self.workers_panel)
+        self._held = {panel: [] for panel in self._fed}
+        self._calm_max_batch = self.signals.max_batch
         self.panels_built = True
         self.set_theme(self.theme)
         for batch in self._early:
@@ -146,23 +167,62 @@ class PoolView(QWidget):
             while self._early_count > EARLY_EVENTS and len(self._early) > 1:
                 self._early_count -= len(self._early.pop(0))
             return
-        self._apply(batch)
+        if self.storm:
+            for held in self._held.values():
+                held.append(batch)
+        else:
+            self._apply(batch)
 
     def _apply(self, batch: list[Event]) -> None:
-        self.tasks.apply_events(batch)
-        self.stream.apply_events(batch)
-        self.workers_panel.apply_events(batch)
-        self.inspector.apply_events(batch)
+        for panel in self._fed:
+            panel.apply_events(batch)
 
     @Slot(object)
     def _on_signals_stats_changed(self, stats: PoolStats) -> None:
         self.stats = stats
         if self.panels_built:
-            self.charts.apply_stats(stats)
             self._ticks += 1
+            redraw_charts = self._pace()
+            self.charts.apply_stats(stats, redraw=redraw_charts)
             if self._ticks % WORKER_REFRESH_TICKS == 0:
                 self.workers_panel.refresh()
         self.stats_changed.emit(stats)
+
+    def _pace(self) -> bool:
+        """End of a tick: while a storm of events lasts, bring one panel up
+        to date per tick, in turn, and say whether the charts redraw now.
+
+        Every panel repainting on every tick costs more than a tick's budget
+        during a storm; taking turns, a tick repaints one panel, so the
+        event loop stays free between ticks while each panel still moves
+        several times a second. The panels see every event the window took,
+        only later and in bigger batches."""
+        backlog = self.signals.backlog
+        if not self.storm:
+            if backlog > STORM_BACKLOG:
+                self.storm = True
+                self._turn = 0
+                self.signals.max_batch = STORM_EVENTS_PER_TICK
+            return True
+        if backlog <= CALM_BACKLOG:
+            self.storm = False
+            self.signals.max_batch = self._calm_max_batch
+            for panel in self._fed:
+                self._flush(panel)
+            return True
+        turn = self._turn % (len(self._fed) + 1)  # and one turn for the charts
+        self._turn += 1
+        if turn == len(self._fed):
+            return True
+        self._flush(self._fed[turn])
+        return False
+
+    def _flush(self, panel: _Fed) -> None:
+        held = self._held[panel]
+        if held:
+            batch = held[0] if len(held) == 1 else [event for part in held for event in part]
+            held.clear()
+            panel.apply_events(batch)
 
     # ------------------------------------------------------------- commands
 

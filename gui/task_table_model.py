@@ -169,6 +169,19 @@ def state_color(state: RowState) -> QColor | None:
     return _COLORS.get(state)
 
 
+def foreground(row: TaskRow, column: int) -> QColor | None:
+    """The colour of one cell's text (None: the theme's text colour): the
+    state column, and the result of a task that did not succeed."""
+    if column == Column.STATE or (column == Column.RESULT and row.state in _FAILED_OR_CANCELLED):
+        return _COLORS.get(row.state)
+    return None
+
+
+def background(state: RowState) -> QColor | None:
+    """The translucent tint behind a row in ``state``, if any."""
+    return _TINTS.get(state)
+
+
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _CENTER = int(Qt.AlignmentFlag.AlignCenter)
 _ALIGNMENTS = {
@@ -178,6 +191,12 @@ _ALIGNMENTS = {
     Column.RUN_TIME: _RIGHT,
     Column.PROGRESS: _CENTER,
 }
+
+
+def alignment(column: int) -> int | None:
+    """How a column's text is aligned (None: the view's default)."""
+    return _ALIGNMENTS.get(column)
+
 
 #: Result summaries are one line of at most this many characters.
 SUMMARY_LENGTH = 120
@@ -503,10 +522,9 @@ class TaskTableModel(QAbstractTableModel):
             return 0
         return len(_HEADERS)
 
-    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+    # flags() is not overridden: QAbstractTableModel's own (enabled,
+    # selectable, no children) is what a row needs, and it answers in C++,
+    # which a view asks for every cell it paints.
 
     def headerData(  # noqa: N802 - Qt override
         self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY
@@ -531,23 +549,21 @@ class TaskTableModel(QAbstractTableModel):
         if role == _SORT:  # first: a sorting proxy asks twice per comparison
             return self._sort_key(row, column)
         if role == _DISPLAY:
-            return self._display(row, column)
+            return self.display(row, column)
         if role == _FILTER:
             return f"{row.state.value}{_SEP}{row.task_id}{_SEP}{row.label}{_SEP}{row.result_text()}"
         if role == _FOREGROUND:
-            if column == Column.STATE or (column == Column.RESULT and row.state in _FAILED_OR_CANCELLED):
-                return _COLORS.get(row.state)
-            return None
+            return foreground(row, column)
         if role == _BACKGROUND:
-            return _TINTS.get(row.state)
+            return background(row.state)
         if role == _ALIGNMENT:
-            return _ALIGNMENTS.get(column)
+            return alignment(column)
         if role == _STATE:
             return row.state
         if role == _TASK:
             return row.task
         if role == _PROGRESS:
-            return self._percent(row)
+            return self.percent(row)
         if role == _TOOLTIP:
             return self._tooltip(row, column)
         return None
@@ -566,13 +582,15 @@ class TaskTableModel(QAbstractTableModel):
         row.worker = task.worker_id
         return row
 
-    def _percent(self, row: TaskRow) -> int:
+    def percent(self, row: TaskRow) -> int:
+        """The row's progress, 0..100."""
         if row.state is DONE:
             return 100
         progress = row.progress
         return 0 if progress is None else round(progress * 100)
 
-    def _display(self, row: TaskRow, column: int) -> str:
+    def display(self, row: TaskRow, column: int) -> str:
+        """The text of one cell."""
         if column == Column.ID:
             return str(row.task_id)
         if column == Column.LABEL:
@@ -591,7 +609,7 @@ class TaskTableModel(QAbstractTableModel):
             return "" if run is None else format_duration(run)
         if column == Column.PROGRESS:
             if row.state is DONE or row.progress is not None:
-                return f"{self._percent(row)} %"
+                return f"{self.percent(row)} %"
             return ""
         if column == Column.RESULT:
             return row.result_text()
@@ -634,7 +652,7 @@ class TaskTableModel(QAbstractTableModel):
             run = self._run_time(row)
             return -1.0 if run is None else run
         if column == Column.PROGRESS:
-            return self._percent(row) if row.state is DONE or row.progress is not None else -1
+            return self.percent(row) if row.state is DONE or row.progress is not None else -1
         if column == Column.RESULT:
             return row.result_text().casefold()
         return None

@@ -15,19 +15,25 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRectF, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QGuiApplication, QPainter, QPalette
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, QRectF, Qt, QTimer, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QDesktopServices,
+    QGuiApplication,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QStaticText,
+    QTransform,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -38,18 +44,19 @@ from core import PoolClosed, QueueFull, TaskError, UnknownTask
 
 from .task_table_model import (
     Column,
-    ProgressRole,
     RowState,
-    StateRole,
     TaskFilterProxy,
     TaskTableModel,
+    alignment,
+    background,
+    foreground,
     state_color,
 )
 
 if TYPE_CHECKING:
     from core import Event, Pool, Task
 
-__all__ = ["ProgressDelegate", "TasksPanel"]
+__all__ = ["TaskTableView", "TasksPanel"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,11 @@ SEARCH_DELAY_MS = 150
 MAX_ARGS_FOR_INPUT = 32
 
 _ACTIVE = frozenset({RowState.QUEUED, RowState.RUNNING})
+_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_RIGHT_FLAG = int(Qt.AlignmentFlag.AlignRight)
+_CENTER_FLAG = int(Qt.AlignmentFlag.AlignHCenter)
+#: Space between a cell's edge and its text, in pixels (what Fusion leaves).
+_TEXT_MARGIN = 4
 _FAILURES = frozenset({RowState.FAILED, RowState.TIMED_OUT})
 
 # Column widths in characters of the view's font ("0" widths); Result stretches.
@@ -76,53 +88,159 @@ _COLUMN_CHARS = {
 }
 
 
-class ProgressDelegate(QStyledItemDelegate):
-    """Paints the Progress column as a slim bar in the task's state colour.
+class TaskTableView(QTableView):
+    """The tasks table, painted a row at a time from the model's rows.
 
-    Painted by hand rather than with the style's progress bar: that one ignores
-    the stylesheet outside a real QProgressBar, and a hand-drawn bar takes its
-    track and text colours from the palette, so it fits light and dark themes."""
+    A stock QTableView asks its delegate to paint each cell, and the delegate
+    asks the model for seven roles: a screenful costs a few thousand calls
+    from C++ into Python, each taking the GIL -- about 40 us a cell, and
+    much more while a busy pool's workers hold the GIL, enough to freeze the
+    window for tens of milliseconds per repaint during an event storm. This
+    view paints the exposed rows itself in one Python call, from the model's
+    own ``display``, ``foreground``, ``background`` and ``alignment`` (what
+    ``data()`` answers too), so the table looks as its model describes it.
+    Selection, scrolling, the header, sizing and keyboard navigation are
+    QTableView's own.
+    """
 
-    def paint(
-        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
-    ) -> None:
-        text = index.data(Qt.ItemDataRole.DisplayRole)
-        if not text:
-            super().paint(painter, option, index)
+    #: Laid-out cell texts kept for reuse; cleared when it grows past this.
+    LAYOUT_CACHE = 4096
+
+    def __init__(self, model: TaskTableModel, proxy: TaskFilterProxy, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._model = model
+        self._proxy = proxy
+        self._laid_out: dict[tuple[str, int], tuple[QStaticText, float]] = {}
+        self.setModel(proxy)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        proxy = self._proxy
+        count = proxy.rowCount()
+        if count == 0:
             return
-        opt = QStyleOptionViewItem(option)
-        self.initStyleOption(opt, index)
-        opt.text = ""
-        widget = opt.widget
-        style = widget.style() if widget is not None else QApplication.style()
-        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        area = event.rect()
+        first = self.rowAt(area.top())
+        if first < 0:
+            return  # the exposed area is below the last row
+        last = self.rowAt(area.bottom())
+        last = count - 1 if last < 0 else last
+        header = self.horizontalHeader()
+        columns = []
+        for visual in range(header.count()):
+            column = header.logicalIndex(visual)
+            if header.isSectionHidden(column):
+                continue
+            x, width = header.sectionViewportPosition(column), header.sectionSize(column)
+            if x + width > area.left() and x <= area.right() and width > 0:
+                columns.append((column, x, width, alignment(column) or _LEFT))
 
-        percent = max(0, min(100, int(index.data(ProgressRole) or 0)))
-        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
-        text_color = QColor(
-            opt.palette.color(QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text)
-        )
-        track = QRectF(opt.rect).adjusted(4, 4, -4, -4)
-        radius = min(4.0, track.height() / 2)
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        track_color = QColor(text_color)
-        track_color.setAlpha(28)
-        painter.setBrush(track_color)
-        painter.drawRoundedRect(track, radius, radius)
-        if percent:
-            fill = QColor(
-                state_color(index.data(StateRole)) or opt.palette.color(QPalette.ColorRole.Highlight)
-            )
-            fill.setAlpha(170)
-            chunk = QRectF(track)
-            chunk.setWidth(track.width() * percent / 100)
-            painter.setBrush(fill)
-            painter.drawRoundedRect(chunk, radius, radius)
-        painter.setPen(text_color)
-        painter.drawText(track, Qt.AlignmentFlag.AlignCenter, text)
-        painter.restore()
+        palette = self.palette()
+        group = QPalette.ColorGroup.Active if self.hasFocus() else QPalette.ColorGroup.Inactive
+        alternate = palette.color(group, QPalette.ColorRole.AlternateBase)
+        highlight = palette.color(group, QPalette.ColorRole.Highlight)
+        text = palette.color(group, QPalette.ColorRole.Text)
+        selected_text = palette.color(group, QPalette.ColorRole.HighlightedText)
+        height = self.verticalHeader().defaultSectionSize()
+        width = self.viewport().width()
+        selection = self.selectionModel()
+        current = self.currentIndex().row() if self.hasFocus() else -1
+        root = QModelIndex()
+        model, display, glyphs = self._model, self._model.display, self._glyphs
+        top = (height - self.fontMetrics().height()) / 2
+        alternating = self.alternatingRowColors()
+
+        painter = QPainter(self.viewport())
+        painter.setFont(self.font())
+        for position in range(first, last + 1):
+            y = self.rowViewportPosition(position)
+            row = model.row_at(proxy.mapToSource(proxy.index(position, 0)).row())
+            selected = selection.isRowSelected(position, root)
+            if alternating and position % 2:
+                painter.fillRect(0, y, width, height, alternate)
+            tint = background(row.state)
+            if tint is not None:
+                painter.fillRect(0, y, width, height, tint)
+            if selected:
+                painter.fillRect(0, y, width, height, highlight)
+            for column, x, column_width, align in columns:
+                cell = display(row, column)
+                if not cell:
+                    continue
+                if column == Column.PROGRESS:
+                    paint_progress(
+                        painter,
+                        QRectF(x, y, column_width, height),
+                        model.percent(row),
+                        state_color(row.state) or highlight,
+                        cell,
+                        selected_text if selected else text,
+                    )
+                    continue
+                colour = None if selected else foreground(row, column)
+                painter.setPen(colour if colour is not None else (selected_text if selected else text))
+                inner = column_width - 2 * _TEXT_MARGIN
+                static, advance = glyphs(cell, inner)
+                if align & _RIGHT_FLAG:
+                    left = x + column_width - _TEXT_MARGIN - advance
+                elif align & _CENTER_FLAG:
+                    left = x + (column_width - advance) / 2
+                else:
+                    left = x + _TEXT_MARGIN
+                painter.drawStaticText(QPointF(left, y + top), static)
+            if position == current:
+                painter.setPen(highlight)
+                painter.drawRect(0, y, width - 1, height - 1)
+        painter.end()
+
+    def _glyphs(self, text: str, width: int) -> tuple[QStaticText, float]:
+        """``text`` elided to ``width``, laid out once (a QStaticText draws
+        several times faster than drawText, which lays out on every call),
+        and its width."""
+        key = (text, width)
+        laid_out = self._laid_out.get(key)
+        if laid_out is None:
+            if len(self._laid_out) >= self.LAYOUT_CACHE:
+                self._laid_out.clear()
+            static = QStaticText(self.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width))
+            static.setTextFormat(Qt.TextFormat.PlainText)
+            static.prepare(QTransform(), self.font())
+            laid_out = self._laid_out[key] = (static, static.size().width())
+        return laid_out
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.FontChange:
+            self._laid_out.clear()
+        super().changeEvent(event)
+
+
+def paint_progress(
+    painter: QPainter, rect: QRectF, percent: int, fill: QColor, text: str, text_color: QColor
+) -> None:
+    """A slim progress bar in ``fill`` with ``text`` centred on it.
+
+    Drawn by hand: the style's progress bar ignores the stylesheet outside a
+    real QProgressBar, and a hand-drawn one takes its track and text colours
+    from the palette, so it fits light and dark themes."""
+    percent = max(0, min(100, percent))
+    track = rect.adjusted(4, 4, -4, -4)
+    radius = min(4.0, track.height() / 2)
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    track_color = QColor(text_color)
+    track_color.setAlpha(28)
+    painter.setBrush(track_color)
+    painter.drawRoundedRect(track, radius, radius)
+    if percent:
+        chunk = QColor(fill)
+        chunk.setAlpha(170)
+        bar = QRectF(track)
+        bar.setWidth(track.width() * percent / 100)
+        painter.setBrush(chunk)
+        painter.drawRoundedRect(bar, radius, radius)
+    painter.setPen(text_color)
+    painter.drawText(track, Qt.AlignmentFlag.AlignCenter, text)
+    painter.restore()
 
 
 class TasksPanel(QWidget):
@@ -199,8 +317,7 @@ class TasksPanel(QWidget):
         bar.addWidget(self.clear_button)
 
     def _build_view(self) -> None:
-        view = self.view = QTableView(self)
-        view.setModel(self.proxy)
+        view = self.view = TaskTableView(self.model, self.proxy, self)
         view.setAlternatingRowColors(True)
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -209,8 +326,6 @@ class TasksPanel(QWidget):
         view.setTextElideMode(Qt.TextElideMode.ElideRight)
         view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         view.setShowGrid(False)
-        self.progress_delegate = ProgressDelegate(view)
-        view.setItemDelegateForColumn(Column.PROGRESS, self.progress_delegate)
 
         # Fixed, uniform row heights: the view never measures rows, which is
         # what keeps 100,000 rows cheap to scroll.

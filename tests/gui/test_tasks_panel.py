@@ -42,7 +42,7 @@ from gui.task_table_model import (
     TaskRole,
     TaskTableModel,
 )
-from gui.tasks_panel import ProgressDelegate, TasksPanel
+from gui.tasks_panel import TasksPanel, TaskTableView
 
 DISPLAY = Qt.ItemDataRole.DisplayRole
 
@@ -655,7 +655,7 @@ def test_panel_widgets(qtbot, panel, pool, feed, release):
     assert view.isSortingEnabled() and view.alternatingRowColors()
     assert view.horizontalHeader().sortIndicatorSection() == -1  # submission order to start with
     assert view.verticalHeader().sectionResizeMode(0) == QHeaderView.ResizeMode.Fixed
-    assert isinstance(view.itemDelegateForColumn(Column.PROGRESS), ProgressDelegate)
+    assert isinstance(view, TaskTableView)
     assert view.columnWidth(Column.LABEL) > view.columnWidth(Column.ID)
 
     running = pool.submit(_progress_then_wait, 0.6, release)

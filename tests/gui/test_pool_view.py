@@ -1,0 +1,78 @@
+"""PoolView's storm pacing: under a flood of events the panels take turns,
+and once it passes every panel has seen every event the view took."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QSettings
+
+from core import ThreadPool
+from gui.pool_view import PoolView
+
+WAIT = 30_000
+TASKS = 12_000
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path):
+    QCoreApplication.setOrganizationName("PoolScopeTests")
+    QCoreApplication.setApplicationName("PoolScopeTests")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+
+
+def _fail_some(i: int) -> int:
+    if i % 100 == 0:
+        raise ValueError(f"bad item {i}")
+    return i
+
+
+@pytest.fixture
+def view(qtbot):
+    pool = ThreadPool(2)
+    view = PoolView(pool, "Threads")
+    qtbot.addWidget(view)
+    view.resize(1200, 800)
+    view.build_panels()
+    view.show()
+    qtbot.waitExposed(view)
+    yield view
+    view.close_signals()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_a_flood_of_events_is_paced_and_every_panel_catches_up(qtbot, view):
+    pool = view.pool
+    paced_ticks = []
+    view.signals.stats_changed.connect(lambda _: paced_ticks.append(view.storm))
+
+    # Submitted from the GUI thread: no tick runs meanwhile, so three events
+    # per task pile up far beyond what one tick takes.
+    futures = [pool.submit(_fail_some, i) for i in range(TASKS)]
+    for future in futures:
+        future.exception(timeout=WAIT / 1000)
+    assert view.signals.backlog > 10_000
+
+    qtbot.waitUntil(lambda: view.storm, timeout=WAIT)
+    assert view.signals.max_batch < 20_000  # a tick takes less while pacing
+    qtbot.waitUntil(lambda: not view.storm and view.signals.backlog == 0, timeout=WAIT)
+    assert paced_ticks.count(True) > 4  # the panels took turns for a while
+
+    assert view.signals.dropped == 0
+    failed = TASKS // 100
+    assert view.tasks.model.finished_count == TASKS
+    assert len(view.stream.bars(include_running=False)) == TASKS
+    assert view.inspector.kept_failure_count == failed
+    assert sum(w.tasks_done for w in pool.workers) == TASKS - failed
+    assert view.signals.max_batch == 20_000  # back to calm ticks
+
+
+def test_a_trickle_of_events_reaches_every_panel_on_each_tick(qtbot, view):
+    pool = view.pool
+    futures = [pool.submit(_fail_some, i) for i in range(1, 50)]
+    for future in futures:
+        future.result(timeout=WAIT / 1000)
+
+    qtbot.waitUntil(lambda: view.tasks.model.finished_count == 49, timeout=WAIT)
+    assert not view.storm
+    assert len(view.stream.bars(include_running=False)) == 49
