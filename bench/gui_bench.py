@@ -680,6 +680,9 @@ def run_memory(args: argparse.Namespace) -> dict[str, Any]:
     from core import ThreadPool
     from gui import resources
     from gui.pool_view import PoolView
+    from gui.tuning import tune_process
+
+    tune_process()  # as the main window does at start
 
     total, every, history, batch = args.tasks, args.sample_every, args.history, args.batch
     _out(

@@ -104,7 +104,7 @@ class TaskTableView(QTableView):
     """
 
     #: Laid-out cell texts kept for reuse; cleared when it grows past this.
-    LAYOUT_CACHE = 4096
+    LAYOUT_CACHE = 1024
 
     def __init__(self, model: TaskTableModel, proxy: TaskFilterProxy, parent: QWidget | None = None) -> None:
         super().__init__(parent)
