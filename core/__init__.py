@@ -6,14 +6,49 @@
 [1, 2, 3]
 """
 
-from .errors import PoolClosed, QueueFull, TaskCancelled, TaskError, TaskTimeout, UnknownTask, WorkerLost
-from .events import Event, EventBuffer, EventBus, EventKind
-from .pool import Pool, PoolStats
-from .process_pool import ProcessPool
-from .results import AsyncResult
-from .task import Task, TaskContext, TaskFuture, TaskState, current_task, report_progress
-from .thread_pool import ThreadPool
-from .worker import WorkerInfo, WorkerState
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import PoolClosed, QueueFull, TaskCancelled, TaskError, TaskTimeout, UnknownTask, WorkerLost
+    from .events import Event, EventBuffer, EventBus, EventKind
+    from .pool import Pool, PoolStats
+    from .process_pool import ProcessPool
+    from .results import AsyncResult
+    from .task import Task, TaskContext, TaskFuture, TaskState, current_task, report_progress
+    from .thread_pool import ThreadPool
+    from .worker import WorkerInfo, WorkerState
+
+# Names load on first use (PEP 562): a worker process that imports one
+# module of this package does not pay for all of them.
+_EXPORTS = {
+    "PoolClosed": ".errors",
+    "QueueFull": ".errors",
+    "TaskCancelled": ".errors",
+    "TaskError": ".errors",
+    "TaskTimeout": ".errors",
+    "UnknownTask": ".errors",
+    "WorkerLost": ".errors",
+    "Event": ".events",
+    "EventBuffer": ".events",
+    "EventBus": ".events",
+    "EventKind": ".events",
+    "Pool": ".pool",
+    "PoolStats": ".pool",
+    "ProcessPool": ".process_pool",
+    "AsyncResult": ".results",
+    "Task": ".task",
+    "TaskContext": ".task",
+    "TaskFuture": ".task",
+    "TaskState": ".task",
+    "current_task": ".task",
+    "report_progress": ".task",
+    "ThreadPool": ".thread_pool",
+    "WorkerInfo": ".worker",
+    "WorkerState": ".worker",
+}
 
 __all__ = [
     "AsyncResult",
@@ -41,3 +76,16 @@ __all__ = [
     "current_task",
     "report_progress",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

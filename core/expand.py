@@ -87,7 +87,7 @@ def expand_paths(
                     yield Rejected(path, "is a symbolic link loop (leads back to a folder already walked)")
                 return
             seen_dirs.add(key)
-            yield from walk(path)
+            yield from walk(path, info.st_dev)
             return
         if not stat.S_ISREG(info.st_mode):
             yield Rejected(path, f"is {_kind(info.st_mode)}, not a regular file; it is never opened")
@@ -100,18 +100,35 @@ def expand_paths(
         seen_files.add(key)
         yield path
 
-    def walk(folder: str) -> Iterator[str | Rejected]:
+    def walk(folder: str, device: int) -> Iterator[str | Rejected]:
         try:
-            with os.scandir(folder) as entries:
-                names = sorted(entry.name for entry in entries)
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
         except PermissionError:
             yield Rejected(folder, "permission denied (the folder cannot be read)")
             return
         except OSError as exc:
             yield Rejected(folder, _os_reason(exc))
             return
-        for name in names:
-            yield from visit(os.path.join(folder, name), named=False)
+        for entry in entries:
+            # A plain file, as the folder listing says: its type and inode
+            # come with the listing, so it costs no stat call (thousands of
+            # them dominated the scan of a big folder). Anything else --
+            # links, folders, special files, a type the listing does not
+            # know -- gets the full look.
+            try:
+                plain = entry.is_file(follow_symlinks=False)
+            except OSError:
+                plain = False
+            if not plain:
+                yield from visit(entry.path, named=False)
+                continue
+            if not wanted(entry.name):
+                continue
+            key = (device, entry.inode())
+            if key not in seen_files:
+                seen_files.add(key)
+                yield entry.path
 
     for path in paths:
         yield from visit(os.fspath(path), named=True)

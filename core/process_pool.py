@@ -30,15 +30,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import wait
-from typing import Any
-
-import psutil
+from typing import TYPE_CHECKING, Any
 
 from . import process_worker
 from .errors import TaskCancelled, TaskError, TaskTimeout, WorkerLost
 from .events import EventKind
 from .pool import Pool, _check_count, _Worker
 from .task import Task
+
+if TYPE_CHECKING:
+    import psutil
 
 __all__ = ["ProcessPool"]
 
@@ -151,6 +152,8 @@ class _ProcessWorker(_Worker):
     def extra_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"pid": self.pid}
         if self.pid is not None:
+            import psutil  # not at the top: only a window that shows workers needs it
+
             try:
                 if self._ps is None or self._ps.pid != self.pid:
                     self._ps = psutil.Process(self.pid)

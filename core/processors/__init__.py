@@ -13,22 +13,47 @@ process alike:
 
 from __future__ import annotations
 
-from .base import (
-    CommandFailed,
-    InputError,
-    Option,
-    OutputError,
-    Processor,
-    ProcessorError,
-    cancel_requested,
-    check_input,
-)
-from .outputs import PendingOutput, atomic_write, output_path
-from .registry import ENTRY_POINT_GROUP, PluginLoadError, get, load_errors, processors
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import (
+        CommandFailed,
+        InputError,
+        Option,
+        OutputError,
+        Processor,
+        ProcessorError,
+        cancel_requested,
+        check_input,
+    )
+    from .outputs import PendingOutput, atomic_write, output_path
+    from .registry import ENTRY_POINT_GROUP, PluginLoadError, get, load_errors, processors
+
+# Names load on first use (PEP 562): a worker process that imports one
+# module of this package does not pay for all of them.
+_EXPORTS = {
+    "CommandFailed": ".base",
+    "InputError": ".base",
+    "Option": ".base",
+    "OutputError": ".base",
+    "Processor": ".base",
+    "ProcessorError": ".base",
+    "cancel_requested": ".base",
+    "check_input": ".base",
+    "PendingOutput": ".outputs",
+    "atomic_write": ".outputs",
+    "output_path": ".outputs",
+    "ENTRY_POINT_GROUP": ".registry",
+    "PluginLoadError": ".registry",
+    "get": ".registry",
+    "load_errors": ".registry",
+    "processors": ".registry",
+}
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "CommandFailed",
+    "ENTRY_POINT_GROUP",
     "InputError",
     "Option",
     "OutputError",
@@ -44,3 +69,16 @@ __all__ = [
     "output_path",
     "processors",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
