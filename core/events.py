@@ -171,6 +171,17 @@ class EventBuffer:
                 self._received += len(seqs)
         return batch
 
+    def discard(self, keep: int) -> int:
+        """Drop all but the newest ``keep`` events (a consumer that is behind
+        and prefers fresh events to old ones); they count as ``dropped``.
+        Returns how many went."""
+        events = self._events
+        popleft = events.popleft
+        gone = max(0, len(events) - keep)
+        for _ in range(gone):
+            popleft()
+        return gone
+
     def close(self) -> None:
         """Stop receiving events."""
         self._unsubscribe()

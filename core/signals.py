@@ -102,6 +102,11 @@ class PoolSignals(QObject):
         """Events waiting for the next tick."""
         return len(self._buffer)
 
+    def skip_backlog(self, keep: int) -> int:
+        """Drop all but the newest ``keep`` waiting events (they count as
+        ``dropped``); returns how many went."""
+        return self._buffer.discard(keep)
+
     @property
     def dropped(self) -> int:
         """Events lost because the buffer overflowed between ticks."""

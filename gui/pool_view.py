@@ -39,9 +39,12 @@ EARLY_EVENTS = 200_000
 STORM_BACKLOG = 5_000
 #: ...which ends once the backlog is down to this.
 CALM_BACKLOG = 500
-#: Events a tick takes while pacing (about 30,000 a second; the buffer drops
-#: the oldest of the rest and counts them).
+#: Events a tick takes while pacing (about 30,000 a second)...
 STORM_EVENTS_PER_TICK = 1_000
+#: ...and the most it leaves waiting: older ones are dropped (and counted),
+#: so the panels show what happens now rather than seconds ago, and events
+#: die young instead of piling up for the garbage collector.
+STORM_KEEP = 10_000
 
 
 class _Fed(Protocol):
@@ -210,6 +213,7 @@ class PoolView(QWidget):
             for panel in self._fed:
                 self._flush(panel)
             return True
+        self.signals.skip_backlog(STORM_KEEP)
         turn = self._turn % (len(self._fed) + 1)  # and one turn for the charts
         self._turn += 1
         if turn == len(self._fed):

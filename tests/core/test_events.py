@@ -194,6 +194,18 @@ def test_a_full_buffer_drops_the_oldest_events_and_counts_them() -> None:
     assert buffer.dropped == 7
 
 
+def test_discarding_keeps_the_newest_events_and_counts_the_rest_as_dropped() -> None:
+    bus = EventBus()
+    buffer = bus.buffer()
+    for _ in range(10):
+        bus.emit(E.POOL_PAUSED)
+
+    assert buffer.discard(keep=4) == 6
+    assert buffer.discard(keep=4) == 0
+    assert [e.seq for e in buffer.drain()] == [7, 8, 9, 10]
+    assert buffer.dropped == 6
+
+
 def test_drops_between_drains_are_counted() -> None:
     bus = EventBus()
     buffer = bus.buffer(maxlen=3)
