@@ -48,6 +48,7 @@ from PySide6.QtGui import (
     QFontDatabase,
     QGuiApplication,
     QPalette,
+    QResizeEvent,
     QShowEvent,
     QSyntaxHighlighter,
     QTextCharFormat,
@@ -56,11 +57,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -458,6 +461,10 @@ class TracebackHighlighter(QSyntaxHighlighter):
 # ----------------------------------------------------------------- the widget
 
 
+#: Widths (pixels) from which the lists sit beside the details, not above them.
+WIDE_LAYOUT = 720
+
+
 class ExceptionInspector(QWidget):
     """Failures of ``pool``, grouped by problem, with traceback and retry.
 
@@ -516,10 +523,10 @@ class ExceptionInspector(QWidget):
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         buttons = QHBoxLayout()
-        buttons.addWidget(self.summary_label, 1)
         buttons.addWidget(self.copy_button)
         buttons.addWidget(self.retry_button)
         buttons.addWidget(self.retry_group_button)
+        buttons.addStretch(1)
 
         self.detail_labels: dict[str, QLabel] = {}
         form = QFormLayout()
@@ -546,6 +553,7 @@ class ExceptionInspector(QWidget):
         self.traceback_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.traceback_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.traceback_view.setPlaceholderText("Select a failure to see its traceback")
+        self.traceback_view.setMinimumHeight(120)
         self.highlighter = TracebackHighlighter(self.traceback_view.document(), self._is_dark())
 
         detail = QWidget(self)
@@ -560,15 +568,34 @@ class ExceptionInspector(QWidget):
         lists.addWidget(self.groups_view)
         lists.addWidget(self.failures_view)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        # Scrolled, so that the details never force their size on the window:
+        # in a small panel they scroll instead of squeezing the charts.
+        scroller = QScrollArea(self)
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setWidget(detail)
         self.splitter.addWidget(lists)
-        self.splitter.addWidget(detail)
+        self.splitter.addWidget(scroller)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([460, 640])
         lists.setSizes([300, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.summary_label)
         layout.addWidget(self.splitter)
         self._show_failure(None)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        """Lists beside the details when there is room, above them when not:
+        side by side in a narrow panel, both were too thin to read."""
+        wide = event.size().width() >= WIDE_LAYOUT
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.splitter.orientation() != orientation:
+            self.splitter.setOrientation(orientation)
+            extent = event.size().width() if wide else event.size().height()
+            self.splitter.setSizes([extent * 2 // 5, extent * 3 // 5])
+        super().resizeEvent(event)
 
     def _table(
         self, model: QAbstractTableModel | QSortFilterProxyModel, widths: Sequence[int], stretch: int
