@@ -7,25 +7,27 @@ is recorded in ``load_errors()`` and left out; it never stops the others.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 
-from . import checksum, command, compress, python_call, text_stats, thumbnail
 from .base import Processor, check_input
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginLoadError", "check_input", "get", "load_errors", "processors"]
 
 ENTRY_POINT_GROUP = "poolscope.processors"
 
-BUILT_INS: tuple[Processor, ...] = (
-    checksum.PROCESSOR,
-    thumbnail.PROCESSOR,
-    compress.PROCESSOR,
-    text_stats.PROCESSOR,
-    command.PROCESSOR,
-    python_call.PROCESSOR,
-)
+#: Built-in processor names and the modules that hold them (``PROCESSOR``),
+#: imported when first asked for: ``poolscope run -p checksum`` need not
+#: load Pillow, nor scan the installed packages for plugins.
+BUILT_INS = {
+    "checksum": "checksum",
+    "thumbnail": "thumbnail",
+    "compress": "compress",
+    "text-stats": "text_stats",
+    "command": "command",
+    "python": "python_call",
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ def load_errors() -> list[PluginLoadError]:
 
 def get(name: str) -> Processor:
     """The processor called ``name``; a ``KeyError`` lists the known names."""
+    if name in BUILT_INS:  # a plugin cannot take a built-in's name
+        return _built_in(name)
     known = processors()
     try:
         return known[name]
@@ -72,8 +76,15 @@ def get(name: str) -> Processor:
         raise KeyError(f"no processor named {name!r}; known processors: {', '.join(known)}") from None
 
 
+def _built_in(name: str) -> Processor:
+    processor: Processor = importlib.import_module(f".{BUILT_INS[name]}", __package__).PROCESSOR
+    return processor
+
+
 def _load() -> tuple[dict[str, Processor], list[PluginLoadError]]:
-    found = {processor.name: processor for processor in BUILT_INS}
+    from importlib.metadata import entry_points  # slow to import: only when listing
+
+    found = {name: _built_in(name) for name in BUILT_INS}
     errors: list[PluginLoadError] = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
