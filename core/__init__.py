@@ -12,11 +12,27 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .errors import PoolClosed, QueueFull, TaskCancelled, TaskError, TaskTimeout, UnknownTask, WorkerLost
+    from .errors import (
+        PoolClosed,
+        QueueFull,
+        StoreCorrupt,
+        StoreError,
+        StoreForeign,
+        StoreLocked,
+        StoreReadOnly,
+        StoreTooNew,
+        TaskCancelled,
+        TaskError,
+        TaskTimeout,
+        UnknownRun,
+        UnknownTask,
+        WorkerLost,
+    )
     from .events import Event, EventBuffer, EventBus, EventKind
     from .pool import Pool, PoolStats
     from .process_pool import ProcessPool
     from .results import AsyncResult
+    from .store import Recording, RunRecord, RunState, Store, TaskRecord, open_store
     from .task import Task, TaskContext, TaskFuture, TaskState, current_task, report_progress
     from .thread_pool import ThreadPool
     from .worker import WorkerInfo, WorkerState
@@ -31,6 +47,13 @@ _EXPORTS = {
     "TaskTimeout": ".errors",
     "UnknownTask": ".errors",
     "WorkerLost": ".errors",
+    "StoreCorrupt": ".errors",
+    "StoreError": ".errors",
+    "StoreForeign": ".errors",
+    "StoreLocked": ".errors",
+    "StoreReadOnly": ".errors",
+    "StoreTooNew": ".errors",
+    "UnknownRun": ".errors",
     "Event": ".events",
     "EventBuffer": ".events",
     "EventBus": ".events",
@@ -39,6 +62,12 @@ _EXPORTS = {
     "PoolStats": ".pool",
     "ProcessPool": ".process_pool",
     "AsyncResult": ".results",
+    "Recording": ".store",
+    "RunRecord": ".store",
+    "RunState": ".store",
+    "Store": ".store",
+    "TaskRecord": ".store",
+    "open_store": ".store",
     "Task": ".task",
     "TaskContext": ".task",
     "TaskFuture": ".task",
@@ -61,19 +90,32 @@ __all__ = [
     "PoolStats",
     "ProcessPool",
     "QueueFull",
+    "Recording",
+    "RunRecord",
+    "RunState",
+    "Store",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreForeign",
+    "StoreLocked",
+    "StoreReadOnly",
+    "StoreTooNew",
     "Task",
     "TaskCancelled",
     "TaskContext",
     "TaskError",
     "TaskFuture",
+    "TaskRecord",
     "TaskState",
     "TaskTimeout",
     "ThreadPool",
+    "UnknownRun",
     "UnknownTask",
     "WorkerInfo",
     "WorkerLost",
     "WorkerState",
     "current_task",
+    "open_store",
     "report_progress",
 ]
 

@@ -14,9 +14,16 @@ from concurrent.futures import CancelledError
 __all__ = [
     "PoolClosed",
     "QueueFull",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreForeign",
+    "StoreLocked",
+    "StoreReadOnly",
+    "StoreTooNew",
     "TaskCancelled",
     "TaskError",
     "TaskTimeout",
+    "UnknownRun",
     "UnknownTask",
     "WorkerLost",
 ]
@@ -112,6 +119,97 @@ class PoolClosed(RuntimeError):
 
 class UnknownTask(LookupError):
     """No task with that id was ever submitted to this pool."""
+
+
+class StoreError(Exception):
+    """The history store cannot be used as asked. ``path`` names the file;
+    the message says what happened and what to do. The app goes on without
+    history (see ``core.store.open_store``)."""
+
+    def __init__(self, path: object, message: str) -> None:
+        super().__init__(path, message)
+        self.path = path
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class StoreCorrupt(StoreError):
+    """The history file is damaged or is not an SQLite file at all."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        StoreError.__init__(
+            self,
+            path,
+            f"the history file {path} is damaged ({detail}); move it away, or pass another file with --db",
+        )
+        self.args = (path, detail)
+        self.detail = detail
+
+
+class StoreLocked(StoreError):
+    """Another PoolScope (process ``pid``) is writing this history file."""
+
+    def __init__(self, path: object, pid: int | None) -> None:
+        who = f"another PoolScope (process {pid})" if pid else "another PoolScope"
+        StoreError.__init__(
+            self,
+            path,
+            f"the history file {path} is in use by {who}; close it, or pass another file with --db",
+        )
+        self.args = (path, pid)
+        self.pid = pid
+
+
+class StoreReadOnly(StoreError):
+    """The history file or its folder cannot be written."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        StoreError.__init__(
+            self, path, f"cannot write the history file {path} ({reason}); pass a writable file with --db"
+        )
+        self.args = (path, reason)
+        self.reason = reason
+
+
+class StoreTooNew(StoreError):
+    """The history file was written by a newer PoolScope, with a schema this
+    one does not know. It is left as it is."""
+
+    def __init__(self, path: object, version: int, supported: int) -> None:
+        StoreError.__init__(
+            self,
+            path,
+            f"the history file {path} was written by a newer PoolScope (schema version {version}; "
+            f"this one reads up to {supported}); it is left untouched: upgrade PoolScope, "
+            "or pass another file with --db",
+        )
+        self.args = (path, version, supported)
+        self.version = version
+        self.supported = supported
+
+
+class StoreForeign(StoreError):
+    """The file is an SQLite database of some other program. It is left as it is."""
+
+    def __init__(self, path: object) -> None:
+        StoreError.__init__(
+            self,
+            path,
+            f"{path} is an SQLite database but not a PoolScope history; it is left untouched: "
+            "pass another file with --db",
+        )
+        self.args = (path,)
+
+
+class UnknownRun(StoreError, LookupError):
+    """No run with that id is recorded (it may have been deleted)."""
+
+    def __init__(self, path: object, run_id: object) -> None:
+        StoreError.__init__(self, path, f"no run {run_id!r} is recorded in {path}; see: poolscope history")
+        self.args = (path, run_id)
+        self.run_id = run_id
 
 
 def _qualified_name(cls: type) -> str:
