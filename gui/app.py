@@ -1,15 +1,25 @@
 """``poolscope``: start the PoolScope window.
 
 Arguments are parsed before any Qt module is imported, so ``poolscope --help``
-works on a machine without a display.
+works on a machine without a display. ``poolscope PATH…`` opens the window
+with those paths in the job dialog; ``poolscope run|processors|history …``
+is the command line (core.cli), with no window at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import TYPE_CHECKING
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+__all__ = ["build_parser", "main", "open_window"]
+
+#: First words that mean the command line, not the window.
+COMMANDS = ("run", "processors", "history")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,16 +27,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="poolscope",
         description=(
             "PoolScope: a desktop job monitor. Opens a window with a thread pool and a "
-            "process pool; queue demo tasks or any Python function, watch queue depth, "
-            "throughput, a task stream and the workers live, pause, add or dismiss "
+            "process pool; drop files and folders on it to checksum, thumbnail, compress "
+            "or run a command on each, queue demo tasks or any Python function, watch queue "
+            "depth, throughput, a task stream and the workers live, pause, add or dismiss "
             "workers, and inspect every failure with its traceback."
         ),
         epilog=(
-            "Keyboard: Ctrl+N enqueue, Ctrl+D demo tasks, Ctrl+P pause/resume, Ctrl+K cancel "
-            "queued, Ctrl+= / Ctrl+- add / dismiss a worker, Alt+1 / Alt+2 switch pools. "
+            "Keyboard: Ctrl+O process files, Ctrl+V paste paths, Ctrl+N enqueue, Ctrl+D demo "
+            "tasks, Ctrl+P pause/resume, Ctrl+K cancel queued, Ctrl+= / Ctrl+- add / dismiss a "
+            "worker, Alt+1 / Alt+2 switch pools, Ctrl+J show jobs. "
             "Settings (File > Settings) are remembered between runs. "
-            "Without a window: poolscope run --help, poolscope processors."
+            "Without a window: poolscope run --help, poolscope processors. "
+            "(A file named like one of those commands: write ./run.)"
         ),
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders to process: the window opens with them in the job dialog",
     )
     parser.add_argument(
         "--workers",
@@ -57,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot",
         default=None,
         metavar="FILE.png",
-        help="with --quit-after: save a picture of the window just before closing",
+        help=(
+            "with --quit-after: save a picture of the window just before closing "
+            "(and of an open dialog, as FILE-dialog.png)"
+        ),
     )
     return parser
 
@@ -71,7 +93,7 @@ def _positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("run", "processors", "history"):
+    if argv and argv[0] in COMMANDS:
         from core.cli import main as command_line  # no Qt: works without a display
 
         return command_line(argv)
@@ -80,13 +102,35 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from . import resources
-    from .main_window import CANCEL, MainWindow
-    from .settings import Settings
+    from .main_window import CANCEL
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("PoolScope")
     app.setApplicationName("PoolScope")
+    window = open_window(args)
+    if args.quit_after is not None:
+
+        def finish() -> None:
+            if args.screenshot:
+                save_screenshots(window, args.screenshot)
+            window.ask_on_close = lambda: CANCEL
+            window.close()
+
+        QTimer.singleShot(int(args.quit_after * 1000), finish)
+    return app.exec()
+
+
+def open_window(args: argparse.Namespace) -> MainWindow:
+    """Show the window the arguments ask for (a QApplication must exist):
+    settings, theme, demo tasks, and the job dialog for ``args.paths``."""
+    from PySide6.QtWidgets import QApplication
+
+    from . import resources
+    from .main_window import MainWindow
+    from .settings import Settings
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication), "open_window needs a QApplication"
     app.setDesktopFileName("poolscope")
     app.setWindowIcon(resources.icon("poolscope"))
     settings = Settings.load()
@@ -100,16 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         window.run_demo_tasks(pool_index=0)
         window.run_demo_tasks(pool_index=1)
-    if args.quit_after is not None:
+    if args.paths:
+        window.open_job_dialog([os.path.abspath(path) for path in args.paths])
+    return window
 
-        def finish() -> None:
-            if args.screenshot:
-                window.grab().save(args.screenshot)
-            window.ask_on_close = lambda: CANCEL
-            window.close()
 
-        QTimer.singleShot(int(args.quit_after * 1000), finish)
-    return app.exec()
+def save_screenshots(window: MainWindow, path: str) -> None:
+    """The window to ``path``; an open dialog to ``<stem>-dialog.png``
+    beside it (a dialog is a window of its own, not in the window's grab)."""
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    window.grab().save(path)
+    stem, suffix = os.path.splitext(path)
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, QDialog) and widget.isVisible():
+            widget.grab().save(f"{stem}-dialog{suffix or '.png'}")
+            break
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ with live charts, a task stream, its tasks, workers and failures.
 The window owns the pools. Toolbar actions act on the pool of the current
 tab; the status bar shows that pool's live figures and the overall progress
 of what was queued, with an estimate of the time left.
+
+Files and folders dropped on the window (or pasted, or named on the command
+line) open the job dialog; each job it starts gets a panel in the Jobs dock::
+
+    drop / paste / poolscope PATHS ─► JobDialog ─► core.jobs.Job on the chosen pool ─► JobPanel
 """
 
 from __future__ import annotations
@@ -14,22 +19,34 @@ import time
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QStyle,
     QTabWidget,
     QWidget,
 )
 
 from core import Pool, PoolStats, ProcessPool, ThreadPool
 from core.demo import demo_batch
+from core.jobs import Job, JobSpec
 
 from . import resources
 from .enqueue_dialog import EnqueueDialog, PlannedTask
+from .job_dialog import POOL_KINDS, JobDialog, paths_from_mime
+from .job_panel import JobPanel, JobsDock
 from .pool_view import PoolView
 from .settings import Settings, SettingsDialog
 
@@ -65,9 +82,15 @@ class MainWindow(QMainWindow):
             view.stats_changed.connect(self._on_view_stats_changed)
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.setCentralWidget(self.tabs)
+        self.jobs_dock = JobsDock(self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        #: the job dialog last opened (for tests and scripts)
+        self.job_dialog: JobDialog | None = None
+        self.setAcceptDrops(True)
         self._build_actions()
         self._build_status_bar()
         self._restore_geometry()
+        self.jobs_dock.hide()  # whatever the last session left: no job yet
         self.set_theme(self.settings.theme)
         _tune_interpreter()
 
@@ -78,6 +101,7 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("mainToolBar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         file_menu = self.menuBar().addMenu("&File")
+        edit_menu = self.menuBar().addMenu("&Edit")
         pool_menu = self.menuBar().addMenu("&Pool")
         view_menu = self.menuBar().addMenu("&View")
         help_menu = self.menuBar().addMenu("&Help")
@@ -97,8 +121,26 @@ class MainWindow(QMainWindow):
                 toolbar.addAction(act)
             return act
 
+        self.process_files_action = action(
+            "Process files…",
+            None,
+            "Ctrl+O",
+            self._on_process_files_triggered,
+            "Checksum, thumbnail, compress… files and folders (or drop them on the window)",
+            file_menu,
+        )
+        self.process_files_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         self.enqueue_action = action(
             "Enqueue…", "enqueue", "Ctrl+N", self.open_enqueue_dialog, "Queue tasks on a pool", file_menu
+        )
+        self.paste_paths_action = action(
+            "Paste paths",
+            None,
+            QKeySequence.StandardKey.Paste,
+            self.paste_paths,
+            "Process the files and folders on the clipboard (paths one a line, or copied files)",
+            edit_menu,
+            False,
         )
         self.run_demo_action = action(
             "Run demo tasks",
@@ -176,6 +218,10 @@ class MainWindow(QMainWindow):
         self.theme_action.setChecked(self.settings.theme == "dark")
         self.theme_action.toggled.connect(self._on_theme_toggled)
         view_menu.addSeparator()
+        jobs_action = self.jobs_dock.toggleViewAction()
+        jobs_action.setText("Show jobs")
+        jobs_action.setShortcut(QKeySequence("Ctrl+J"))
+        view_menu.addAction(jobs_action)
         view_menu.addAction(self.theme_action)
         about = QAction("&About PoolScope", self)
         about.triggered.connect(self._on_about_triggered)
@@ -237,6 +283,80 @@ class MainWindow(QMainWindow):
             self._batch_base = sum(s.done + s.failed + s.cancelled for s in stats)
             self._batch_started = time.monotonic()
 
+    # ------------------------------------------------------------------ jobs
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        """Dropped files and folders: ask what to do with them."""
+        paths = paths_from_mime(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_job_dialog(paths)
+
+    @Slot()
+    def paste_paths(self) -> JobDialog | None:
+        """The clipboard's files (copied in a file manager) or paths (text,
+        one a line) go to the job dialog."""
+        paths = paths_from_mime(QGuiApplication.clipboard().mimeData())
+        if not paths:
+            self.statusBar().showMessage("The clipboard holds no file or folder paths", 4000)
+            return None
+        return self.open_job_dialog(paths)
+
+    @Slot()
+    def _on_process_files_triggered(self) -> None:
+        self.open_job_dialog()
+
+    def open_job_dialog(self, paths: Sequence[str] = ()) -> JobDialog:
+        """The job dialog for ``paths``; on Start, the job runs."""
+        counts = {kind: pool.stats().workers for kind, pool in zip(POOL_KINDS, self.pools, strict=True)}
+        dialog = JobDialog(paths, counts, self)
+        dialog.accepted.connect(lambda: self._on_job_dialog_accepted(dialog))
+        dialog.finished.connect(dialog.deleteLater)
+        self.job_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _on_job_dialog_accepted(self, dialog: JobDialog) -> None:
+        assert dialog.job_spec is not None
+        self.start_job(dialog.job_spec, dialog.pool_index, dialog.workers)
+
+    def start_job(self, spec: JobSpec, pool_index: int, workers: int | None = None) -> JobPanel:
+        """Run ``spec`` on a pool (resized to ``workers``) and show its panel."""
+        pool = self.pools[pool_index]
+        if workers:
+            _resize(pool, workers)
+        panel = JobPanel(Job(pool, spec), self.views[pool_index].name)
+        panel.round_started.connect(self._start_batch_if_idle)
+        panel.tasks_queued.connect(self._on_job_tasks_queued)
+        panel.halted.connect(self._on_job_halted)
+        self.jobs_dock.add(panel)
+        self.tabs.setCurrentIndex(pool_index)
+        panel.start()
+        return panel
+
+    @property
+    def job_panels(self) -> list[JobPanel]:
+        return self.jobs_dock.panels
+
+    @Slot(int)
+    def _on_job_tasks_queued(self, count: int) -> None:
+        self._batch_total += count
+        self._update_progress()
+
+    @Slot(str)
+    def _on_job_halted(self, reason: str) -> None:
+        self.statusBar().showMessage(f"Job halted: {reason}", 8000)
+
     # ------------------------------------------------------------ pool steer
 
     @Slot(bool)
@@ -289,11 +409,7 @@ class MainWindow(QMainWindow):
             (self.thread_pool, settings.thread_workers),
             (self.process_pool, settings.process_workers),
         ):
-            have = pool.stats().workers
-            if wanted > have:
-                pool.add_workers(wanted - have)
-            elif wanted < have:
-                pool.dismiss_workers(have - wanted)
+            _resize(pool, wanted)
         for view in self.views:
             view.set_history(settings.history)
         self.settings = settings
@@ -386,7 +502,7 @@ class MainWindow(QMainWindow):
         return {finish: FINISH, cancel: CANCEL}.get(box.clickedButton(), STAY)
 
     def _work_left(self) -> bool:
-        return any(s.queued or s.running for s in (p.stats() for p in self.pools))
+        return self.jobs_dock.feeding() or any(s.queued or s.running for s in (p.stats() for p in self.pools))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Ask when work runs; quit leaving no worker thread or process."""
@@ -408,6 +524,7 @@ class MainWindow(QMainWindow):
             for pool in self.pools:
                 pool.terminate()
         self._save_state()
+        self.jobs_dock.close_jobs()  # no feeder thread queues into a pool that shuts down
         for view in self.views:
             view.close_signals()
         for pool in self.pools:
@@ -427,6 +544,15 @@ class MainWindow(QMainWindow):
         settings.setValue("main_window/tab", self.tabs.currentIndex())
         for view in self.views:
             view.save_splitters()
+
+
+def _resize(pool: Pool, wanted: int) -> None:
+    """Add or dismiss workers until the pool has ``wanted``."""
+    have = pool.stats().workers
+    if wanted > have:
+        pool.add_workers(wanted - have)
+    elif wanted < have:
+        pool.dismiss_workers(have - wanted)
 
 
 def _tune_interpreter() -> None:
