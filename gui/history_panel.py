@@ -1,0 +1,1544 @@
+"""The History panel: the runs the store recorded and, for one run, its
+tasks and failures, with retry, resume, export, delete and pruning.
+
+Data flow::
+
+    Store ──list_runs() on the GUI thread (one small query)──► RunsModel ──► runs view
+      │
+      └─ a run is selected ─► _Job on a short-lived thread:
+            failures(run_id), grouped by (type, message_signature)
+            tasks(run_id, limit, offset), a page at a time
+         ──SimpleQueue──► the panel's 30 Hz pump (GUI thread) ─► FailureGroupsModel
+                                                               └► HistoryTasksModel (one insert per tick)
+
+Why a thread: a run may hold 100,000 attempts or more, and reading and
+building their records takes a second or two -- the window must not freeze
+while a user clicks through old runs. The store answers reads from any
+thread (one reader connection behind a lock), and a page holds that lock
+only briefly, so the GUI thread's own small reads wait at most a few
+milliseconds. Exports stream through the same kind of job.
+
+Nothing here runs a task: "Retry failures" and "Resume" are signals that the
+window acts on (it owns the pools and the store's recordings). Deleting and
+pruning are the store's own writes, after the user confirmed.
+
+The panel's jobs read the store: call ``shutdown()`` before closing it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QFontDatabase, QGuiApplication, QPalette, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QStackedWidget,
+    QTableView,
+    QTabWidget,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import TaskState, TaskTimeout
+from core.errors import StoreError
+from core.store import RunState
+
+from .inspector import TracebackHighlighter, message_signature
+from .task_table_model import (
+    FilterRole,
+    RowState,
+    SortRole,
+    StateRole,
+    TaskFilterProxy,
+    background,
+    format_duration,
+    state_color,
+)
+
+if TYPE_CHECKING:
+    from core.store import RunRecord, Store, TaskRecord
+
+__all__ = [
+    "FailureGroupsModel",
+    "GroupRecordsModel",
+    "HistoryPanel",
+    "HistoryTaskFilter",
+    "HistoryTasksModel",
+    "RecordRole",
+    "RecordedFailureGroup",
+    "RunColumn",
+    "RunsModel",
+    "TaskColumn",
+    "export_format",
+    "group_failures",
+    "row_state",
+]
+
+_Index = QModelIndex | QPersistentModelIndex
+
+#: The record behind a row (a ``RunRecord``, ``TaskRecord`` or ``RecordedFailureGroup``).
+RecordRole = Qt.ItemDataRole.UserRole + 16
+
+#: Attempts read per query: small enough that the store's read lock is never
+#: held long, large enough that a 100,000-attempt run takes 20 queries.
+PAGE_ROWS = 5_000
+#: Attempts of one run held at most: memory stays bounded for a run of
+#: millions (an export writes them all).
+MAX_TASK_ROWS = 200_000
+#: Rows inserted into the tasks table per pump tick, so a tick stays short
+#: even with a filter active (a filtering proxy asks Python about each row).
+ROWS_PER_TICK = 25_000
+#: How often the pump looks at what the jobs found.
+PUMP_INTERVAL_MS = 33
+#: How long the search waits for typing to pause before it filters.
+SEARCH_DELAY_MS = 150
+#: A tooltip shows at most this many of a traceback's last lines.
+TOOLTIP_LINES = 40
+#: One-line cells are cut at this many characters (the tooltip has it all).
+CELL_LENGTH = 160
+
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_RECORD, _SORT, _FILTER, _STATE = int(RecordRole), int(SortRole), int(FilterRole), int(StateRole)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+#: What FilterRole's text separates its fields with (see task_table_model.FilterRole).
+_UNIT_SEPARATOR = "\x1f"
+_TIMEOUT_TYPE = TaskTimeout.__name__
+
+# ------------------------------------------------------------------ helpers
+
+_ROW_STATES = {
+    TaskState.QUEUED: RowState.QUEUED,
+    TaskState.RUNNING: RowState.RUNNING,
+    TaskState.DONE: RowState.DONE,
+    TaskState.FAILED: RowState.FAILED,
+    TaskState.CANCELLED: RowState.CANCELLED,
+}
+_STATE_ORDER = {state: n for n, state in enumerate(RowState)}
+_RUN_STATE_COLORS = {
+    RunState.RUNNING: state_color(RowState.RUNNING),
+    RunState.INTERRUPTED: state_color(RowState.TIMED_OUT),
+    RunState.HALTED: state_color(RowState.CANCELLED),
+}
+
+
+def row_state(record: TaskRecord) -> RowState:
+    """What the State column says of a recorded attempt: the live table's
+    words, so a time-out reads "timed out" in both."""
+    if record.state is TaskState.FAILED and record.error_type == _TIMEOUT_TYPE:
+        return RowState.TIMED_OUT
+    return _ROW_STATES[record.state]
+
+
+def _when(t: float | None) -> str:
+    """A moment as date and time: history spans days, the live view's clock does not."""
+    if t is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _one_line(text: str | None) -> str:
+    """The first line of ``text``, cut to a cell's length."""
+    if not text:
+        return ""
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= CELL_LENGTH else line[: CELL_LENGTH - 1] + "…"
+
+
+def _error_text(record: TaskRecord) -> str:
+    if record.error_type is None:
+        return ""
+    message = _one_line(record.message)
+    return f"{record.error_type}: {message}" if message else record.error_type
+
+
+def _traceback_text(record: TaskRecord) -> str:
+    """The traceback, or the error line when nothing raised in the task (a
+    lost worker, a time-out, a rejected input)."""
+    if record.traceback:
+        return record.traceback
+    return f"{_error_text(record)}\n" if record.error_type else ""
+
+
+def _tail(text: str, lines: int = TOOLTIP_LINES) -> str:
+    parts = text.rstrip("\n").splitlines()
+    return "\n".join(["…", *parts[-lines:]]) if len(parts) > lines else "\n".join(parts)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def export_format(path: str, chosen_filter: str = "") -> tuple[str, str]:
+    """The (path, format) an export writes: by the file's suffix, else by the
+    filter chosen in the dialog (whose suffix is then added)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".csv", ".json"):
+        return path, suffix[1:]
+    fmt = "json" if "json" in chosen_filter.lower() else "csv"
+    return f"{path}.{fmt}", fmt
+
+
+# --------------------------------------------------------- failure groups
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RecordedFailureGroup:
+    """Recorded failures of one exception type with one message signature
+    (as the live inspector groups them: "user 17 not found" and "user 42 not
+    found" are one problem). ``records`` are newest failure first."""
+
+    type_name: str
+    signature: str
+    records: tuple[TaskRecord, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.records)
+
+    @property
+    def short_type(self) -> str:
+        return self.type_name.rsplit(".", 1)[-1]
+
+    @property
+    def last_failed(self) -> float | None:
+        return self.records[0].finished if self.records else None
+
+
+def group_failures(records: Iterable[TaskRecord]) -> list[RecordedFailureGroup]:
+    """Failed attempts grouped by problem, the most frequent problem first.
+    Pure Python and Qt-free, so a job thread can do it."""
+    groups: dict[tuple[str, str], list[TaskRecord]] = {}
+    for record in records:
+        key = (record.error_type or "Error", message_signature(record.message or ""))
+        groups.setdefault(key, []).append(record)
+
+    def newest_first(record: TaskRecord) -> tuple[float, int]:
+        return (-(record.finished or 0.0), record.seq)
+
+    made = [
+        RecordedFailureGroup(type_name, signature, tuple(sorted(rows, key=newest_first)))
+        for (type_name, signature), rows in groups.items()
+    ]
+    made.sort(key=lambda g: (-g.count, -(g.last_failed or 0.0), g.type_name, g.signature))
+    return made
+
+
+# -------------------------------------------------------------------- models
+
+
+class _RowsModel(QAbstractTableModel):
+    """A flat table over ``self._rows`` with fixed ``HEADERS``."""
+
+    HEADERS: tuple[str, ...] = ()
+    TIPS: tuple[str, ...] = ()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Any] = []
+
+    def rowCount(self, parent: _Index | None = None) -> int:  # noqa: N802 - Qt override
+        return 0 if parent is not None and parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index | None = None) -> int:  # noqa: N802 - Qt override
+        return 0 if parent is not None and parent.isValid() else len(self.HEADERS)
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.HEADERS):
+            return None
+        if role == _DISPLAY:
+            return self.HEADERS[section]
+        if role == _TOOLTIP and section < len(self.TIPS):
+            return self.TIPS[section]
+        return None
+
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+
+    def rows(self) -> list[Any]:
+        return list(self._rows)
+
+    def record(self, row: int) -> Any:
+        return self._rows[row]
+
+    def _row(self, index: _Index) -> Any:
+        position = index.row()  # -1 for an invalid index; a table's indexes have no parent
+        return self._rows[position] if 0 <= position < len(self._rows) else None
+
+
+class RunColumn(IntEnum):
+    ID = 0
+    STARTED = 1
+    WHAT = 2
+    POOLS = 3
+    DONE = 4
+    FAILED = 5
+    CANCELLED = 6
+    TOTAL = 7
+    DURATION = 8
+    STATE = 9
+
+
+_RUN_NUMBERS = frozenset(
+    {RunColumn.ID, RunColumn.DONE, RunColumn.FAILED, RunColumn.CANCELLED, RunColumn.TOTAL}
+)
+
+
+class RunsModel(_RowsModel):
+    """One row per recorded run, in the store's order (newest first)."""
+
+    HEADERS = ("Run", "Started", "What", "Pools", "Done", "Failed", "Cancelled", "Total", "Duration", "State")
+    TIPS = (
+        "The run's id (poolscope history export ID)",
+        "When the run started (local time)",
+        "The run's title, or the processor it ran",
+        "The kinds of pool it ran on",
+        "Inputs whose newest attempt is done",
+        "Inputs whose newest attempt failed",
+        "Inputs whose newest attempt was cancelled (or stopped by a crash)",
+        "Inputs recorded",
+        "From start to end",
+        "running, finished, halted, or interrupted (resumable)",
+    )
+
+    def set_runs(self, runs: Sequence[RunRecord]) -> None:
+        self.set_rows(runs)
+
+    def run(self, row: int) -> RunRecord:
+        return self._rows[row]
+
+    def row_of(self, run_id: int) -> int | None:
+        for row, run in enumerate(self._rows):
+            if run.id == run_id:
+                return row
+        return None
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        run: RunRecord | None = self._row(index)
+        if run is None:
+            return None
+        column = index.column()
+        if role == _DISPLAY:
+            return self.display(run, column)
+        if role == _RECORD:
+            return run
+        if role == _ALIGNMENT and (column in _RUN_NUMBERS or column == RunColumn.DURATION):
+            return _RIGHT
+        if role == _FOREGROUND:
+            if column == RunColumn.FAILED and run.failed:
+                return state_color(RowState.FAILED)
+            if column == RunColumn.STATE:
+                return _RUN_STATE_COLORS.get(run.state)
+            return None
+        if role == _TOOLTIP:
+            return self._tooltip(run, column)
+        return None
+
+    @staticmethod
+    def display(run: RunRecord, column: int) -> str:
+        if column == RunColumn.ID:
+            return str(run.id)
+        if column == RunColumn.STARTED:
+            return _when(run.started)
+        if column == RunColumn.WHAT:
+            return run.title or run.processor or "—"
+        if column == RunColumn.POOLS:
+            return (run.pools or "").replace(",", ", ")
+        if column == RunColumn.DONE:
+            return f"{run.done:,}"
+        if column == RunColumn.FAILED:
+            return f"{run.failed:,}"
+        if column == RunColumn.CANCELLED:
+            return f"{run.cancelled:,}"
+        if column == RunColumn.TOTAL:
+            return f"{run.total:,}"
+        if column == RunColumn.DURATION:
+            duration = run.duration
+            return "—" if duration is None else format_duration(duration)
+        if column == RunColumn.STATE:
+            return run.state.value
+        return ""
+
+    @staticmethod
+    def _tooltip(run: RunRecord, column: int) -> str | None:
+        if column == RunColumn.STATE and run.state is RunState.INTERRUPTED:
+            return f"Stopped before it ended: {_plural(run.unfinished, 'input')} can be resumed"
+        if column != RunColumn.WHAT:
+            return None
+        lines = [run.title or f"run {run.id}"]
+        if run.processor:
+            lines.append(f"processor: {run.processor}")
+        if run.options:
+            lines.append("options: " + ", ".join(f"{k}={v!r}" for k, v in run.options.items()))
+        if run.arguments:
+            lines.append("arguments: " + ", ".join(f"{k}={v!r}" for k, v in run.arguments.items()))
+        return "\n".join(lines)
+
+
+class TaskColumn(IntEnum):
+    SEQ = 0
+    INPUT = 1
+    #: the same column as the live table's State (TaskFilterProxy filters on it)
+    STATE = 2
+    ATTEMPT = 3
+    WORKER = 4
+    STARTED = 5
+    RUN_TIME = 6
+    RESULT = 7
+    ERROR = 8
+
+
+_TASK_NUMBERS = frozenset({TaskColumn.SEQ, TaskColumn.ATTEMPT, TaskColumn.WORKER, TaskColumn.RUN_TIME})
+
+
+class HistoryTasksModel(_RowsModel):
+    """Every recorded attempt of one run: one row per ``TaskRecord``.
+
+    Rows arrive in pages (``append``) while a job reads them. It answers the
+    roles of the live table (StateRole, SortRole, FilterRole), so the live
+    table's ``TaskFilterProxy`` filters it, and it sorts itself (``sort``):
+    Python sorts 100,000 records in a tenth of a second, where a sorting
+    proxy would ask ``data()`` twice per comparison, millions of calls."""
+
+    HEADERS = ("#", "Input", "State", "Attempt", "Worker", "Started", "Run time", "Result", "Error")
+    TIPS = (
+        "The input's number in its run",
+        "The task's label, or the input it worked on",
+        "done, failed, timed out, cancelled, queued or running",
+        "1 for the first attempt at an input; a retry adds one",
+        "The worker that ran the attempt",
+        "When the attempt started (local time)",
+        "How long the attempt ran",
+        "A summary of the result",
+        "The error as 'Type: message' (hover for the traceback)",
+    )
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._sort_column = -1
+        self._sort_order = Qt.SortOrder.AscendingOrder
+
+    def append(self, records: Sequence[TaskRecord]) -> None:
+        """Add a page of attempts (kept in the current sort order)."""
+        if not records:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(records) - 1)
+        self._rows.extend(records)
+        self.endInsertRows()
+        if self._sort_column >= 0:
+            self._resort()
+
+    def clear(self) -> None:
+        self.set_rows([])
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        record: TaskRecord | None = self._row(index)
+        if record is None:
+            return None
+        column = index.column()
+        if role == _SORT:
+            return self.sort_key(record, column)
+        if role == _DISPLAY:
+            return self.display(record, column)
+        if role == _STATE:
+            return row_state(record).value
+        if role == _FILTER:
+            s = _UNIT_SEPARATOR
+            return (
+                f"{row_state(record).value}{s}{record.seq}{s}{record.label or ''} {record.input or ''}"
+                f"{s}{record.result or ''} {_error_text(record)}"
+            )
+        if role == _RECORD:
+            return record
+        if role == _FOREGROUND:
+            if column == TaskColumn.STATE or (column == TaskColumn.ERROR and record.error_type):
+                return state_color(row_state(record))
+            return None
+        if role == _BACKGROUND:
+            return background(row_state(record))
+        if role == _ALIGNMENT and column in _TASK_NUMBERS:
+            return _RIGHT
+        if role == _TOOLTIP:
+            return self._tooltip(record, column)
+        return None
+
+    @staticmethod
+    def display(record: TaskRecord, column: int) -> str:
+        if column == TaskColumn.SEQ:
+            return str(record.seq)
+        if column == TaskColumn.INPUT:
+            return record.label or record.input or ""
+        if column == TaskColumn.STATE:
+            return row_state(record).value
+        if column == TaskColumn.ATTEMPT:
+            return str(record.attempt)
+        if column == TaskColumn.WORKER:
+            return "" if record.worker is None else str(record.worker)
+        if column == TaskColumn.STARTED:
+            return _when(record.started)
+        if column == TaskColumn.RUN_TIME:
+            seconds = record.seconds
+            return "" if seconds is None else format_duration(seconds)
+        if column == TaskColumn.RESULT:
+            return _one_line(" ".join((record.result or "")[: CELL_LENGTH * 4].split()))
+        if column == TaskColumn.ERROR:
+            return _error_text(record)
+        return ""
+
+    @staticmethod
+    def sort_key(record: TaskRecord, column: int) -> Any:
+        if column == TaskColumn.INPUT:
+            return (record.label or record.input or "").casefold()
+        if column == TaskColumn.STATE:
+            return _STATE_ORDER[row_state(record)]
+        if column == TaskColumn.ATTEMPT:
+            return record.attempt
+        if column == TaskColumn.WORKER:
+            return -1 if record.worker is None else record.worker
+        if column == TaskColumn.STARTED:
+            return -1.0 if record.started is None else record.started
+        if column == TaskColumn.RUN_TIME:
+            seconds = record.seconds
+            return -1.0 if seconds is None else seconds
+        if column == TaskColumn.RESULT:
+            return (record.result or "").casefold()
+        if column == TaskColumn.ERROR:
+            return _error_text(record).casefold()
+        return record.seq
+
+    @staticmethod
+    def _tooltip(record: TaskRecord, column: int) -> str | None:
+        if column == TaskColumn.ERROR and record.error_type:
+            return _tail(_traceback_text(record))
+        if column == TaskColumn.RESULT and record.result:
+            return record.result
+        if column == TaskColumn.INPUT:
+            lines = [record.label or ""]
+            if record.input and record.input != record.label:
+                lines.append(record.input)
+            lines.append(f"input {record.seq}, attempt {record.attempt}")
+            return "\n".join(line for line in lines if line)
+        return None
+
+    # ------------------------------------------------------------- sorting
+
+    @property
+    def sort_column(self) -> int:
+        return self._sort_column
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by ``column`` (-1: input order); ties stay in input order."""
+        self._sort_column = column if 0 <= column < len(self.HEADERS) else -1
+        self._sort_order = order
+        self._resort()
+
+    def _resort(self) -> None:
+        column = self._sort_column
+        sort_key = self.sort_key
+        self.layoutAboutToBeChanged.emit()
+        # Selections and current indexes follow their records to the new rows.
+        old = self.persistentIndexList()
+        held = [(self._rows[i.row()], i.column()) for i in old]
+        rows = self._rows
+        rows.sort(key=_input_order)
+        if column >= 0:
+            # Stable, also reversed: ties keep input order either way.
+            descending = self._sort_order == Qt.SortOrder.DescendingOrder
+            rows.sort(key=lambda record: sort_key(record, column), reverse=descending)
+        if old:
+            position = {id(record): row for row, record in enumerate(rows)}
+            self.changePersistentIndexList(old, [self.index(position[id(r)], c) for r, c in held])
+        self.layoutChanged.emit()
+
+
+def _input_order(record: TaskRecord) -> tuple[int, int]:
+    return (record.seq, record.attempt)
+
+
+class HistoryTaskFilter(TaskFilterProxy):
+    """The live table's filter (states and search text) over a
+    ``HistoryTasksModel``; sorting is passed on to the model (see there), so
+    this proxy itself always keeps the model's order."""
+
+    def __init__(self, model: HistoryTasksModel, parent: QObject | None = None) -> None:
+        super().__init__(model, parent)
+        self.setFilterKeyColumn(TaskColumn.STATE)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        source = self.sourceModel()
+        if isinstance(source, HistoryTasksModel):
+            source.sort(column, order)
+
+
+class FailureGroupsModel(_RowsModel):
+    """One row per ``RecordedFailureGroup``, most frequent first."""
+
+    HEADERS = ("Exception", "Message", "Count", "Last failed")
+    COL_TYPE, COL_MESSAGE, COL_COUNT, COL_LAST = range(4)
+
+    def group(self, row: int) -> RecordedFailureGroup:
+        return self._rows[row]
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        group: RecordedFailureGroup | None = self._row(index)
+        if group is None:
+            return None
+        column = index.column()
+        if role == _DISPLAY:
+            if column == self.COL_TYPE:
+                return group.short_type
+            if column == self.COL_MESSAGE:
+                return _one_line(group.signature)
+            if column == self.COL_COUNT:
+                return f"{group.count:,}"
+            if column == self.COL_LAST:
+                return _when(group.last_failed)
+            return None
+        if role == _RECORD:
+            return group
+        if role == _TOOLTIP:
+            return f"{group.type_name}: {group.signature}\n{_plural(group.count, 'input')} failed this way"
+        if role == _ALIGNMENT and column == self.COL_COUNT:
+            return _RIGHT
+        if role == _FOREGROUND and column == self.COL_TYPE:
+            return state_color(RowState.FAILED)
+        return None
+
+
+class GroupRecordsModel(_RowsModel):
+    """The failed attempts of one group, newest first."""
+
+    HEADERS = ("#", "Input", "Attempt", "Failed at", "Message")
+    COL_SEQ, COL_INPUT, COL_ATTEMPT, COL_FAILED, COL_MESSAGE = range(5)
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        record: TaskRecord | None = self._row(index)
+        if record is None:
+            return None
+        column = index.column()
+        if role == _DISPLAY:
+            if column == self.COL_SEQ:
+                return str(record.seq)
+            if column == self.COL_INPUT:
+                return record.label or record.input or ""
+            if column == self.COL_ATTEMPT:
+                return str(record.attempt)
+            if column == self.COL_FAILED:
+                return _when(record.finished)
+            if column == self.COL_MESSAGE:
+                return _one_line(record.message)
+            return None
+        if role == _RECORD:
+            return record
+        if role == _TOOLTIP and column in (self.COL_INPUT, self.COL_MESSAGE):
+            return (
+                (record.input or record.label or "") if column == self.COL_INPUT else (record.message or "")
+            )
+        if role == _ALIGNMENT and column in (self.COL_SEQ, self.COL_ATTEMPT):
+            return _RIGHT
+        return None
+
+
+# ----------------------------------------------------------------- the jobs
+
+_PART, _DONE, _ERROR = range(3)
+
+
+class _Job:
+    """One piece of reading on a short-lived thread. The thread only puts
+    into a queue; the panel's pump takes from it on the GUI thread, so no
+    widget or model is ever touched from the thread."""
+
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[_Job], Any],
+        on_part: Callable[[Any], None] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self.work = work
+        self.on_part = on_part
+        self.on_done = on_done
+        self.on_error = on_error
+        #: set by the panel when it no longer wants the result; the work checks it between queries
+        self.cancelled = threading.Event()
+        self.finished = False
+        self._out: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def post(self, part: Any) -> None:
+        """Hand a partial result to the GUI thread (called by ``work``)."""
+        self._out.put((_PART, part))
+
+    def _run(self) -> None:
+        try:
+            value = self.work(self)
+        except Exception as exc:  # handed to the GUI thread, which says what happened
+            self._out.put((_ERROR, exc))
+        else:
+            self._out.put((_DONE, value))
+
+    def take(self) -> list[tuple[int, Any]]:
+        items = []
+        while True:
+            try:
+                items.append(self._out.get_nowait())
+            except queue.Empty:
+                return items
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+def _read_run(store: Store, run_id: int, job: _Job, page: int, cap: int) -> tuple[int, bool]:
+    """A run's failures (grouped), then its attempts a page at a time, on a
+    job's thread. Returns (attempts read, whether the run has more than ``cap``)."""
+    failures = store.failures(run_id)
+    job.post(("failures", failures, group_failures(failures)))
+    loaded = 0
+    while loaded < cap:
+        if job.cancelled.is_set():
+            return loaded, False
+        want = min(page, cap - loaded)
+        rows = store.tasks(run_id, limit=want, offset=loaded)
+        if rows:
+            job.post(("tasks", rows))
+        loaded += len(rows)
+        if len(rows) < want:
+            return loaded, False
+    return loaded, bool(store.tasks(run_id, limit=1, offset=cap))
+
+
+# ----------------------------------------------------------------- the panel
+
+
+def _table(parent: QWidget, model: QAbstractItemModel, widths: Sequence[int]) -> QTableView:
+    """A read-only row-selecting table with columns ``widths`` characters
+    wide and the last one stretching. Fixed row heights: the view never
+    measures rows, which keeps 100,000 of them cheap."""
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.setWordWrap(False)
+    view.setShowGrid(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
+    view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    rows = view.verticalHeader()
+    rows.setVisible(False)
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    header.setHighlightSections(False)
+    digit = view.fontMetrics().horizontalAdvance("0")
+    for column, chars in enumerate(widths):
+        header.resizeSection(column, chars * digit + 16)
+    return view
+
+
+def _palette_is_dark(widget: QWidget) -> bool:
+    """Light text on the widget's base means a dark theme (themes come as
+    palettes and stylesheets, both of which reach the polished palette)."""
+    widget.ensurePolished()
+    palette = widget.palette()
+    text = palette.color(QPalette.ColorRole.Text).lightness()
+    return text > palette.color(QPalette.ColorRole.Base).lightness()
+
+
+class HistoryPanel(QWidget):
+    """Recorded runs and, for the selected run, its attempts and failures.
+
+    ``store`` is None when history is off; ``set_unavailable(message)`` says
+    why. The window wires ``retry_requested`` and ``resume_requested`` to its
+    pools, saves ``keep_runs_changed`` as a setting, and calls ``refresh()``
+    when a run starts or ends, and ``shutdown()`` before it closes the store.
+
+    ``confirm(title, question) -> bool`` and ``ask_export_path(run) ->
+    (path, "csv" | "json") | None`` are plain attributes, so a test (or an
+    embedding app) can answer them without a dialog."""
+
+    #: (run id, the newest failed attempt of each input to run again)
+    retry_requested = Signal(int, object)
+    #: an interrupted run to resume (the window re-runs its unfinished inputs)
+    resume_requested = Signal(int)
+    #: the user applied a new "keep the last N runs" (0: keep every run)
+    keep_runs_changed = Signal(int)
+    #: a run's attempts and failures are all in the tables
+    run_loaded = Signal(int)
+    #: an export finished: (path, attempts written)
+    run_exported = Signal(str, int)
+
+    def __init__(self, store: Store | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._store: Store | None = store
+        #: attempts read per query, and at most per run (see PAGE_ROWS, MAX_TASK_ROWS)
+        self.page_rows = PAGE_ROWS
+        self.max_task_rows = MAX_TASK_ROWS
+        self.confirm: Callable[[str, str], bool] = self._ask_yes_no
+        self.ask_export_path: Callable[[RunRecord], tuple[str, str] | None] = self._ask_export_path
+        self._run: RunRecord | None = None
+        self._failures: list[TaskRecord] | None = None
+        self._load: _Job | None = None
+        self._load_result: tuple[int, bool] | None = None
+        self._pending: list[TaskRecord] = []
+        self._jobs: list[_Job] = []
+        self._export_folder: Path | None = None
+        self._record: TaskRecord | None = None
+
+        self.runs_model = RunsModel(self)
+        self.tasks_model = HistoryTasksModel(self)
+        self.tasks_proxy = HistoryTaskFilter(self.tasks_model, self)
+        self.groups_model = FailureGroupsModel(self)
+        self.records_model = GroupRecordsModel(self)
+        self._state_buttons: dict[RowState, QToolButton] = {}
+        self._build()
+
+        self._pump = QTimer(self)
+        self._pump.setInterval(PUMP_INTERVAL_MS)
+        self._pump.timeout.connect(self._on_pump_timeout)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+
+        if store is None:
+            self.set_unavailable("History is off.")
+        else:
+            self.refresh()
+
+    # ------------------------------------------------------------------ build
+
+    def _build(self) -> None:
+        self.refresh_action = self._action("Refresh", "Read the list of runs again", self.refresh)
+        self.refresh_action.setShortcut("F5")
+        self.resume_action = self._action(
+            "Resume", "Run the unfinished inputs of this interrupted run again", self.resume
+        )
+        self.retry_action = self._action(
+            "Retry failures",
+            "Run every input of this run whose last attempt failed again",
+            self.retry_failures,
+        )
+        self.export_action = self._action(
+            "Export…", "Save every attempt of this run as CSV or JSON", self.export
+        )
+        self.delete_action = self._action("Delete run", "Remove this run from the history", self.delete_run)
+
+        toolbar = QToolBar(self)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (self.refresh_action, self.resume_action, self.retry_action, self.export_action):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addAction(self.delete_action)
+        spacer = QWidget(toolbar)
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        toolbar.addWidget(QLabel("Keep ", toolbar))
+        self.keep_spin = QSpinBox(toolbar)
+        self.keep_spin.setObjectName("historyKeepRuns")
+        self.keep_spin.setRange(0, 1_000_000)
+        self.keep_spin.setPrefix("the last ")
+        self.keep_spin.setSuffix(" runs")
+        self.keep_spin.setSpecialValueText("every run")
+        self.keep_spin.setToolTip(
+            "How many runs the history keeps (older ones are deleted); 0 keeps every run"
+        )
+        toolbar.addWidget(self.keep_spin)
+        self.keep_button = QPushButton("Apply", toolbar)
+        self.keep_button.setToolTip("Save this number and delete the runs beyond it now")
+        self.keep_button.clicked.connect(self.apply_keep_runs)
+        toolbar.addWidget(self.keep_button)
+        self.toolbar = toolbar
+
+        self.runs_view = _table(self, self.runs_model, (6, 19, 24, 12, 8, 8, 9, 8, 10, 10))
+        self.runs_view.selectionModel().currentRowChanged.connect(self._on_runs_current_changed)
+        self.runs_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for action in (self.resume_action, self.retry_action, self.export_action, self.delete_action):
+            self.runs_view.addAction(action)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self._build_tasks_tab(), "Tasks")
+        self.tabs.addTab(self._build_failures_tab(), "Failures")
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.runs_view)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        self.splitter = splitter
+
+        self.off_label = QLabel(self)
+        self.off_label.setObjectName("historyOff")
+        self.off_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.off_label.setWordWrap(True)
+        self.off_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.off_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(splitter)
+        self.pages.addWidget(self.off_label)
+
+        self.status_label = QLabel(self)
+        self.status_label.setObjectName("historyStatus")
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(toolbar)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.status_label)
+        self._update_actions()
+
+    def _action(self, text: str, tip: str, slot: Callable[[], Any]) -> QAction:
+        action = QAction(text, self)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_tasks_tab(self) -> QWidget:
+        page = QWidget(self)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 4, 4, 0)
+        bar.setSpacing(4)
+        bar.addWidget(QLabel("Show:", page))
+        for state in RowState:
+            button = QToolButton(page)
+            button.setText(state.value)
+            button.setCheckable(True)
+            button.setToolTip(f"Show {state.value} attempts (none checked: every attempt)")
+            button.setObjectName(f"historyStateFilter_{state.name.lower()}")
+            button.toggled.connect(self._on_state_button_toggled)
+            self._state_buttons[state] = button
+            bar.addWidget(button)
+        bar.addSpacing(8)
+        self.search = QLineEdit(page)
+        self.search.setPlaceholderText("Search input, result or error…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setToolTip("Case-insensitive; matches anywhere in the number, input, result or error")
+        self.search.setMinimumWidth(160)
+        self.search.textChanged.connect(self._on_search_text_changed)
+        bar.addWidget(self.search, 1)
+        self.count_label = QLabel(page)
+        self.count_label.setObjectName("historyTaskCount")
+        bar.addWidget(self.count_label)
+
+        self.tasks_view = _table(page, self.tasks_proxy, (6, 22, 9, 7, 7, 17, 9, 20))
+        self.tasks_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        header = self.tasks_view.horizontalHeader()
+        # Input order first (no sort column); a third click on a header goes back to it.
+        header.setSortIndicatorClearable(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.tasks_view.setSortingEnabled(True)
+        for signal in (
+            self.tasks_proxy.rowsInserted,
+            self.tasks_proxy.rowsRemoved,
+            self.tasks_proxy.modelReset,
+            self.tasks_proxy.layoutChanged,
+        ):
+            signal.connect(self._on_tasks_rows_changed)
+
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(bar)
+        layout.addWidget(self.tasks_view, 1)
+        return page
+
+    def _build_failures_tab(self) -> QWidget:
+        # The message takes what the type, count and date leave.
+        self.groups_view = _table(self, self.groups_model, (12, 30, 6, 17))
+        groups_header = self.groups_view.horizontalHeader()
+        groups_header.setStretchLastSection(False)
+        groups_header.setSectionResizeMode(FailureGroupsModel.COL_MESSAGE, QHeaderView.ResizeMode.Stretch)
+        self.groups_view.selectionModel().currentRowChanged.connect(self._on_groups_current_changed)
+        self.records_view = _table(self, self.records_model, (5, 18, 7, 17))
+        self.records_view.selectionModel().currentRowChanged.connect(self._on_records_current_changed)
+
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("historyError")
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail_label = QLabel(self)
+        self.detail_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.detail_label.setWordWrap(True)
+        self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_button = QPushButton("Copy", self)
+        self.copy_button.setToolTip("Copy the traceback to the clipboard")
+        self.copy_button.clicked.connect(self.copy_traceback)
+        self.retry_group_button = QPushButton("Retry group", self)
+        self.retry_group_button.setToolTip("Run every input of this group again")
+        self.retry_group_button.clicked.connect(self.retry_group)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.copy_button)
+        buttons.addWidget(self.retry_group_button)
+        buttons.addStretch(1)
+
+        self.traceback_view = QPlainTextEdit(self)
+        self.traceback_view.setObjectName("historyTraceback")
+        self.traceback_view.setReadOnly(True)
+        self.traceback_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.traceback_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.traceback_view.setPlaceholderText("Select a failure to see its traceback")
+        self.highlighter = TracebackHighlighter(self.traceback_view.document(), _palette_is_dark(self))
+
+        detail = QWidget(self)
+        detail_layout = QVBoxLayout(detail)
+        detail_layout.setContentsMargins(0, 0, 0, 0)
+        detail_layout.addLayout(buttons)
+        detail_layout.addWidget(self.error_label)
+        detail_layout.addWidget(self.detail_label)
+        detail_layout.addWidget(self.traceback_view, 1)
+
+        lists = QSplitter(Qt.Orientation.Vertical, self)
+        lists.addWidget(self.groups_view)
+        lists.addWidget(self.records_view)
+        page = QSplitter(Qt.Orientation.Horizontal, self)
+        page.addWidget(lists)
+        page.addWidget(detail)
+        page.setStretchFactor(0, 1)
+        page.setStretchFactor(1, 1)
+        page.setSizes([600, 600])  # half and half (scaled to the width it gets)
+        self._show_record(None)
+        return page
+
+    # -------------------------------------------------------------- the store
+
+    @property
+    def store(self) -> Store | None:
+        return self._store
+
+    def set_store(self, store: Store | None, message: str | None = None) -> None:
+        """Show another history (None: history off, ``message`` says why; with
+        a store, ``message`` is a note such as "the damaged file was moved").
+        The panel stops reading the old store first (see ``shutdown``)."""
+        self.shutdown()
+        self._show_run(None)
+        self._store = store
+        if store is None:
+            self.set_unavailable(message or "History is off.")
+            return
+        self.pages.setCurrentIndex(0)
+        self.refresh()
+        if message:
+            self.status_label.setText(message)
+
+    def set_unavailable(self, message: str) -> None:
+        """Say why there is no history (it could not be opened, or it was
+        turned off) in place of the tables; the panel lets go of its store."""
+        self.shutdown()
+        self._store = None
+        self.off_label.setText(message)
+        self.pages.setCurrentWidget(self.off_label)
+        self.status_label.clear()
+        self.runs_model.set_runs([])
+        self._show_run(None)
+
+    @property
+    def available(self) -> bool:
+        return self._store is not None and self.pages.currentIndex() == 0
+
+    def refresh(self) -> None:
+        """Read the list of runs again, keeping the selected run selected (and
+        reading its attempts again if it changed, say a run still going)."""
+        store = self._store
+        if store is None:
+            return
+        try:
+            runs = store.list_runs()
+        except StoreError as exc:
+            self.status_label.setText(f"The history cannot be read: {exc}")
+            return
+        selected = self._run
+        self.runs_model.set_runs(runs)
+        row = self.runs_model.row_of(selected.id) if selected is not None else None
+        if row is None:
+            if selected is not None:
+                self._show_run(None)
+        else:
+            # Lands in _on_runs_current_changed, which reloads only a changed run.
+            self.runs_view.setCurrentIndex(self.runs_model.index(row, 0))
+        if store.problem:
+            self.status_label.setText(store.problem)
+        elif selected is None:
+            self.status_label.setText(
+                f"{_plural(len(runs), 'run')} in {store.path}"
+                if runs
+                else f"No runs recorded yet in {store.path}"
+            )
+        self._update_actions()
+
+    # -------------------------------------------------------------- selection
+
+    @property
+    def current_run(self) -> RunRecord | None:
+        """The selected run, as last read."""
+        return self._run
+
+    @property
+    def loading(self) -> bool:
+        """True while the selected run's attempts are still being read."""
+        return self._load is not None
+
+    @property
+    def busy(self) -> bool:
+        """True while any reading or export is still under way or not yet shown."""
+        return bool(self._jobs or self._pending)
+
+    @property
+    def failures(self) -> list[TaskRecord] | None:
+        """The selected run's inputs whose newest attempt failed (None until read)."""
+        return None if self._failures is None else list(self._failures)
+
+    def select_run(self, run_id: int) -> bool:
+        """Select a run by id; False if the list does not hold it."""
+        row = self.runs_model.row_of(run_id)
+        if row is None:
+            return False
+        self.runs_view.setCurrentIndex(self.runs_model.index(row, 0))
+        return True
+
+    def _on_runs_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        run = self.runs_model.run(current.row()) if current.isValid() else None
+        if run is not None and self._run is not None and run.id == self._run.id and run == self._run:
+            return  # the same run, unchanged: keep what the tables hold
+        self._show_run(run)
+
+    def _show_run(self, run: RunRecord | None) -> None:
+        """Empty the tables and, for a run, start reading its attempts."""
+        if self._load is not None:
+            self._load.cancelled.set()
+            self._load = None
+        self._pending = []
+        self._load_result = None
+        self._run = run
+        self._failures = None
+        self.tasks_model.clear()
+        self.groups_model.set_rows([])
+        self.records_model.set_rows([])
+        self._show_record(None)
+        self.tabs.setTabText(1, "Failures")
+        store = self._store
+        if run is not None and store is not None:
+            run_id, page, cap = run.id, self.page_rows, self.max_task_rows
+            self._load = self._start(
+                _Job(
+                    f"poolscope-history-run-{run_id}",
+                    lambda job: _read_run(store, run_id, job, page, cap),
+                    on_part=self._on_load_part,
+                    on_done=self._on_load_done,
+                    on_error=self._on_load_error,
+                )
+            )
+            self.status_label.setText(f"Reading run {run_id}…")
+        self._update_actions()
+        self._on_tasks_rows_changed()
+
+    def _on_load_part(self, part: tuple) -> None:
+        if part[0] == "failures":
+            _, records, groups = part
+            self._failures = records
+            self.groups_model.set_rows(groups)
+            self.tabs.setTabText(1, f"Failures ({len(records):,})" if records else "Failures")
+            if groups:
+                # The most frequent problem and its newest failure, so a traceback shows at once.
+                self.groups_view.setCurrentIndex(self.groups_model.index(0, 0))
+            self._update_actions()
+        else:
+            self._pending.extend(part[1])
+
+    def _on_load_done(self, result: tuple[int, bool]) -> None:
+        self._load_result = result
+
+    def _on_load_error(self, exc: Exception) -> None:
+        self._load = None
+        self._pending = []
+        run_id = self._run.id if self._run is not None else "?"
+        self.status_label.setText(f"Run {run_id} cannot be read: {exc}")
+        self._update_actions()
+
+    def _finish_load(self) -> None:
+        """Every attempt read is in the table: say so, and tell the window."""
+        assert self._load_result is not None and self._run is not None
+        loaded, more = self._load_result
+        self._load = None
+        self._load_result = None
+        run = self._run
+        text = f"Run {run.id}: {_plural(loaded, 'attempt')} of {_plural(run.total, 'input')}"
+        if more:
+            text = (
+                f"Run {run.id}: the first {loaded:,} attempts are shown (the run has more; "
+                "Export… writes them all)"
+            )
+        self.status_label.setText(text)
+        self._update_actions()
+        self._on_tasks_rows_changed()
+        self.run_loaded.emit(run.id)
+
+    # ---------------------------------------------------------------- the pump
+
+    def _start(self, job: _Job) -> _Job:
+        self._jobs.append(job)
+        job.start()
+        if not self._pump.isActive():
+            self._pump.start()
+        return job
+
+    def _on_pump_timeout(self) -> None:
+        for job in list(self._jobs):
+            for kind, value in job.take():
+                if kind != _PART:
+                    job.finished = True
+                if job.cancelled.is_set():
+                    continue
+                handler = job.on_part if kind == _PART else job.on_done if kind == _DONE else job.on_error
+                if handler is not None:
+                    handler(value)
+            if job.finished:
+                job.join()  # it put its last item: the thread is ending
+                self._jobs.remove(job)
+        if self._pending:
+            rows, self._pending = self._pending[:ROWS_PER_TICK], self._pending[ROWS_PER_TICK:]
+            self.tasks_model.append(rows)
+            if self._load is not None:
+                run_id = self._run.id if self._run is not None else "?"
+                self.status_label.setText(f"Reading run {run_id}… {self.tasks_model.rowCount():,} attempts")
+        if self._load is not None and self._load_result is not None and not self._pending:
+            self._finish_load()
+        if not self._jobs and not self._pending:
+            self._pump.stop()
+
+    def _cancel_jobs(self) -> None:
+        for job in self._jobs:
+            job.cancelled.set()
+        self._load = None
+        self._pending = []
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop reading and wait for the panel's threads to end (an export in
+        progress is finished first). Call it before closing the store."""
+        self._cancel_jobs()
+        self._pump.stop()
+        for job in self._jobs:
+            job.join(timeout)
+        self._jobs.clear()
+
+    # -------------------------------------------------------------- filtering
+
+    def _on_state_button_toggled(self, _checked: bool) -> None:
+        states = {state.value for state, button in self._state_buttons.items() if button.isChecked()}
+        self.tasks_proxy.set_states(states or None)
+
+    def set_state_filter(self, states: Iterable[RowState | str] | None) -> None:
+        """Check the state buttons of ``states`` (None: every state)."""
+        wanted = {RowState(s) for s in states} if states is not None else set()
+        for state, button in self._state_buttons.items():
+            button.blockSignals(True)
+            button.setChecked(state in wanted)
+            button.blockSignals(False)
+        self._on_state_button_toggled(False)
+
+    def _on_search_text_changed(self, _text: str) -> None:
+        self._search_timer.start()  # restarts: filter once typing pauses
+
+    def _on_search_timer_timeout(self) -> None:
+        self.tasks_proxy.set_text(self.search.text())
+
+    def _on_tasks_rows_changed(self, *_args: Any) -> None:
+        total, shown = self.tasks_model.rowCount(), self.tasks_proxy.rowCount()
+        text = _plural(total, "attempt") if shown == total else f"{shown:,} of {total:,} attempts"
+        if self._load is not None:
+            text += " (reading…)"
+        self.count_label.setText(text)
+
+    # --------------------------------------------------------------- failures
+
+    def _on_groups_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        group = self.groups_model.group(current.row()) if current.isValid() else None
+        self.records_model.set_rows(group.records if group is not None else [])
+        self._show_record(None)
+        if group is not None and group.records:
+            self.records_view.setCurrentIndex(self.records_model.index(0, 0))
+        self._update_actions()
+
+    def _on_records_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_record(self.records_model.record(current.row()) if current.isValid() else None)
+
+    @property
+    def current_group(self) -> RecordedFailureGroup | None:
+        index = self.groups_view.currentIndex()
+        return self.groups_model.group(index.row()) if index.isValid() else None
+
+    @property
+    def current_failure(self) -> TaskRecord | None:
+        """The failed attempt whose traceback shows."""
+        return self._record
+
+    def _show_record(self, record: TaskRecord | None) -> None:
+        self._record = record
+        self.copy_button.setEnabled(record is not None)
+        if record is None:
+            self.error_label.clear()
+            self.detail_label.clear()
+            self.traceback_view.clear()
+            return
+        self.error_label.setText(
+            _error_text(record) if not record.message else f"{record.error_type}: {record.message}"
+        )
+        details = [f"input {record.seq}: {record.label or record.input or '—'}"]
+        if record.input and record.input != record.label:
+            details.append(record.input)
+        worker = "—" if record.worker is None else str(record.worker)
+        ran = f", ran {format_duration(record.seconds)}" if record.seconds is not None else ""
+        details.append(
+            f"attempt {record.attempt} on worker {worker}, failed {_when(record.finished) or '—'}{ran}"
+        )
+        self.detail_label.setText("\n".join(details))
+        self.traceback_view.setPlainText(_traceback_text(record))
+
+    def copy_traceback(self) -> None:
+        """Put the shown failure's traceback on the clipboard."""
+        if self._record is not None:
+            QGuiApplication.clipboard().setText(_traceback_text(self._record))
+            self.status_label.setText("Traceback copied")
+
+    # ---------------------------------------------------------------- actions
+
+    def _update_actions(self) -> None:
+        run = self._run
+        usable = self._store is not None and run is not None
+        going = run is not None and run.state is RunState.RUNNING
+        self.refresh_action.setEnabled(self._store is not None)
+        self.resume_action.setEnabled(usable and run is not None and run.state is RunState.INTERRUPTED)
+        self.retry_action.setEnabled(usable and not going and bool(self._failures))
+        self.export_action.setEnabled(usable)
+        self.delete_action.setEnabled(usable and not going)
+        self.retry_group_button.setEnabled(usable and not going and self.current_group is not None)
+        self.keep_button.setEnabled(self._store is not None)
+        self.keep_spin.setEnabled(self._store is not None)
+
+    def retry_failures(self) -> list[TaskRecord]:
+        """Ask the window to run again every input of the selected run whose
+        newest attempt failed; returns those attempts."""
+        run, records = self._run, self._failures
+        if run is None or not records or not self.retry_action.isEnabled():
+            return []
+        self.retry_requested.emit(run.id, list(records))
+        self.status_label.setText(f"Retrying {_plural(len(records), 'failed input')} of run {run.id}")
+        return list(records)
+
+    def retry_group(self) -> list[TaskRecord]:
+        """Like ``retry_failures``, for the failures of the selected group only."""
+        run, group = self._run, self.current_group
+        if run is None or group is None or not self.retry_group_button.isEnabled():
+            return []
+        records = list(group.records)
+        self.retry_requested.emit(run.id, records)
+        self.status_label.setText(f"Retrying {_plural(len(records), 'failed input')} of run {run.id}")
+        return records
+
+    def resume(self) -> bool:
+        """Ask the window to resume the selected run, if it was interrupted."""
+        run = self._run
+        if run is None or run.state is not RunState.INTERRUPTED:
+            return False
+        self.resume_requested.emit(run.id)
+        self.status_label.setText(f"Resuming run {run.id}")
+        return True
+
+    def delete_run(self) -> bool:
+        """Delete the selected run from the history, once the user agreed."""
+        run, store = self._run, self._store
+        if run is None or store is None or not self.delete_action.isEnabled():
+            return False
+        what = run.title or run.processor or "untitled"
+        question = (
+            f"Delete run {run.id} ({what}, {_plural(run.total, 'input')}) from the history? "
+            "This cannot be undone."
+        )
+        if not self.confirm(f"Delete run {run.id}", question):
+            return False
+        self._show_run(None)
+        try:
+            store.delete_run(run.id)
+        except StoreError as exc:
+            self.status_label.setText(f"Run {run.id} was not deleted: {exc}")
+            self.refresh()
+            return False
+        self.refresh()
+        self.status_label.setText(f"Run {run.id} deleted")
+        return True
+
+    @property
+    def keep_runs(self) -> int:
+        """How many runs the spin box says to keep (0: every run)."""
+        return self.keep_spin.value()
+
+    def set_keep_runs(self, n: int) -> None:
+        """Show a saved setting in the spin box (nothing is deleted or emitted)."""
+        self.keep_spin.setValue(max(0, n))
+
+    def apply_keep_runs(self) -> list[int]:
+        """Keep only the newest N runs (N from the spin box; 0 keeps every
+        run): deletes older ones once the user agreed, and emits
+        ``keep_runs_changed``. Returns the ids deleted."""
+        store = self._store
+        if store is None:
+            return []
+        n = self.keep_spin.value()
+        if n == 0:
+            self.keep_runs_changed.emit(0)
+            self.status_label.setText("Every run is kept")
+            return []
+        try:
+            runs = store.list_runs()
+        except StoreError as exc:
+            self.status_label.setText(f"The history cannot be read: {exc}")
+            return []
+        extra = len(runs) - n
+        if extra > 0 and not self.confirm(
+            "Delete old runs",
+            f"Keep the newest {_plural(n, 'run')} and delete the {_plural(extra, 'older run')}? "
+            "This cannot be undone.",
+        ):
+            return []
+        self.keep_runs_changed.emit(n)
+        try:
+            deleted = store.keep_runs(n)
+        except StoreError as exc:
+            self.status_label.setText(f"Old runs were not deleted: {exc}")
+            return []
+        self.refresh()
+        self.status_label.setText(
+            f"Deleted {_plural(len(deleted), 'old run')}; keeping the newest {n:,}"
+            if deleted
+            else f"Keeping the newest {_plural(n, 'run')}"
+        )
+        return deleted
+
+    def export(self) -> bool:
+        """Ask where to export the selected run, then write it in the background
+        (``run_exported`` says when it is done)."""
+        run = self._run
+        if run is None or self._store is None:
+            return False
+        answer = self.ask_export_path(run)
+        if answer is None:
+            return False
+        path, fmt = answer
+        self.export_run(run.id, path, fmt)
+        return True
+
+    def export_run(self, run_id: int, path: str, fmt: str) -> None:
+        """Write every attempt of run ``run_id`` to ``path`` as ``fmt`` ("csv"
+        or "json") on a job thread."""
+        store = self._store
+        if store is None:
+            return
+        if fmt not in ("csv", "json"):
+            raise ValueError(f"export format must be csv or json, not {fmt!r}")
+        self._export_folder = Path(path).parent
+        self.status_label.setText(f"Exporting run {run_id} to {path}…")
+
+        def done(count: int) -> None:
+            self.status_label.setText(f"Exported {_plural(count, 'attempt')} of run {run_id} to {path}")
+            self.run_exported.emit(path, count)
+
+        def failed(exc: Exception) -> None:
+            self.status_label.setText(f"Run {run_id} was not exported: {exc}")
+
+        self._start(
+            _Job(
+                f"poolscope-history-export-{run_id}",
+                lambda _job: store.export(run_id, fmt, path),
+                on_done=done,
+                on_error=failed,
+            )
+        )
+
+    # ---------------------------------------------------------------- dialogs
+
+    def _ask_yes_no(self, title: str, question: str) -> bool:
+        answer = QMessageBox.question(
+            self,
+            title,
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_export_path(self, run: RunRecord) -> tuple[str, str] | None:
+        folder = self._export_folder or Path.home()
+        path, chosen = QFileDialog.getSaveFileName(
+            self,
+            f"Export run {run.id}",
+            str(folder / f"run-{run.id}.csv"),
+            "CSV files (*.csv);;JSON files (*.json)",
+        )
+        return export_format(path, chosen) if path else None
+
+    # ------------------------------------------------------------------ theme
+
+    def _on_theme_changed(self) -> None:
+        dark = _palette_is_dark(self.traceback_view)
+        if dark != self.highlighter.dark:
+            self.highlighter.set_dark(dark)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            QTimer.singleShot(0, self, self._on_theme_changed)  # after the children were re-polished
+        super().changeEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        self._on_theme_changed()
+        super().showEvent(event)
