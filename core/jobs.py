@@ -35,7 +35,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from .callables import resolve_callable
 from .errors import PoolClosed, QueueFull, TaskCancelled, UnknownTask
@@ -53,6 +53,8 @@ __all__ = [
     "JobChanges",
     "JobProgress",
     "JobSpec",
+    "Recorder",
+    "Resume",
     "StopRule",
     "make_spec",
     "path_from_url",
@@ -160,6 +162,27 @@ class JobSpec:
     timeout: float | None = None
     retries: int = 0
     stop_rule: StopRule = field(default_factory=StopRule)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a job that finishes a recorded run feeds instead of a fresh scan:
+    ``again`` (inputs to run again, in their order), then -- with ``walk`` --
+    the files under the spec's paths that are not in ``known`` (the run never
+    reached them)."""
+
+    again: tuple[str, ...] = ()
+    known: frozenset[str] = frozenset()
+    walk: bool = False
+
+
+class Recorder(Protocol):
+    """Where a job reports what never reaches its pool (``core.store.Recording``
+    is one): rejected inputs, and the end of a scan that saw every input."""
+
+    def reject(self, label: str, reason: str, input: str | None = None) -> None: ...
+
+    def inputs_complete(self) -> None: ...
 
 
 def writes_files(processor: Processor) -> bool:
@@ -433,9 +456,22 @@ class Job:
     the thread that owns the job (it alone changes ``rows``) until
     ``finished``; ``close`` stops the feeder thread for good."""
 
-    def __init__(self, pool: Pool, spec: JobSpec, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        spec: JobSpec,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        resume: Resume | None = None,
+    ) -> None:
         self.pool = pool
         self.spec = spec
+        self.resume = resume
+        #: told of inputs that never reach the pool; set it before ``start``
+        self.recorder: Recorder | None = None
+        # One callable per job, so that whoever watches the pool's events (the
+        # history) can tell this job's tasks from any other's: see ``owns``.
+        self._function = functools.partial(spec.processor.function)
         self.rows: list[InputRow] = []
         self._clock = clock
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -458,6 +494,10 @@ class Job:
         self._round_finished = 0
         self._started_at = 0.0
         self._ended_at: float | None = None
+
+    def owns(self, task: Task) -> bool:
+        """True for a task this job put on its pool (any attempt of it)."""
+        return task.fn is self._function
 
     # ------------------------------------------------------------ feeding
 
@@ -483,16 +523,17 @@ class Job:
 
     def _scan(self, stop: threading.Event) -> None:
         """Feeder thread: expand the paths and queue each file as it is found."""
-        spec, put, why = self.spec, self._inbox.put, None
+        put, why, recorder = self._inbox.put, None, self.recorder
         try:
-            items = expand_paths(spec.paths, spec.include, spec.exclude, spec.follow_symlinks)
-            for count, item in enumerate(items, 1):
+            for count, item in enumerate(self._inputs(), 1):
                 if stop.is_set():
                     break
                 if count % FEEDER_BURST == 0 and FEEDER_PAUSE_SECONDS:
                     time.sleep(FEEDER_PAUSE_SECONDS)
                 if isinstance(item, Rejected):
                     put((_ROW, InputRow(item.path, InputState.REJECTED, error=item.reason)))
+                    if recorder is not None:
+                        recorder.reject(item.path, item.reason, item.path)
                     continue
                 row = InputRow(item, InputState.QUEUED)
                 try:
@@ -503,12 +544,17 @@ class Job:
                     row.state = InputState.FAILED
                     row.error = f"could not be queued: {type(exc).__name__}: {exc}"
                     put((_ROW, row))
+                    if recorder is not None:
+                        recorder.reject(item, row.error, item)
                     continue
                 if future is None:
                     break
                 row.future = future
                 put((_ROW, row))
                 self._report_when_done(row, future)
+            else:
+                if recorder is not None and (self.resume is None or self.resume.walk):
+                    recorder.inputs_complete()
         except PoolClosed:
             why = "the pool was shut down; the remaining inputs were not queued"
         except Exception as exc:
@@ -516,10 +562,26 @@ class Job:
         finally:
             put((_FEED_ENDED, why))
 
+    def _inputs(self) -> Iterable[str | Rejected]:
+        """The files to queue (and the paths rejected): a scan of the spec's
+        paths, or what a resume asks for."""
+        spec, resume = self.spec, self.resume
+        if resume is None:
+            yield from expand_paths(spec.paths, spec.include, spec.exclude, spec.follow_symlinks)
+            return
+        # Named one by one, each is checked again: it may have gone since.
+        yield from expand_paths(resume.again, follow_symlinks=spec.follow_symlinks)
+        if not resume.walk:
+            return
+        skip = resume.known.union(resume.again)
+        for item in expand_paths(spec.paths, spec.include, spec.exclude, spec.follow_symlinks):
+            if (item.path if isinstance(item, Rejected) else item) not in skip:
+                yield item
+
     def _schedule(self, path: str, wait: float) -> TaskFuture:
         spec = self.spec
         return self.pool.schedule(
-            spec.processor.function,
+            self._function,
             (path,),
             dict(spec.options),
             label=path,

@@ -162,3 +162,35 @@ def attempt_after_first_failure(marker: str) -> int:
         open(marker, "w").close()
         raise RuntimeError("the first attempt fails")
     return current_task().attempt
+
+
+# ------------------------------------- inputs of jobs (the python processor)
+# The python processor finds these by name (process_tasks:...). On a thread
+# pool they share this module with the test, so a test can hold and count them.
+
+#: held inputs wait for this
+GATE = threading.Event()
+#: how often each input was processed
+CALLS: dict[str, int] = {}
+_calls_lock = threading.Lock()
+
+
+def _count(path: str) -> int:
+    with _calls_lock:
+        CALLS[path] = CALLS.get(path, 0) + 1
+        return CALLS[path]
+
+
+def held_input(path: str) -> dict[str, Any]:
+    """Process an input once the test opens ``GATE``."""
+    if not GATE.wait(10.0):
+        raise RuntimeError("the gate was never opened")
+    return {"path": path, "calls": _count(path)}
+
+
+def input_failing_once(path: str) -> dict[str, Any]:
+    """Fail the first time an input is processed, succeed after."""
+    calls = _count(path)
+    if calls == 1:
+        raise RuntimeError(f"first try at {os.path.basename(path)}")
+    return {"path": path, "calls": calls}
