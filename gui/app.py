@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Keyboard: Ctrl+O process files, Ctrl+V paste paths, Ctrl+N enqueue, Ctrl+D demo "
             "tasks, Ctrl+P pause/resume, Ctrl+K cancel queued, Ctrl+= / Ctrl+- add / dismiss a "
-            "worker, Alt+1 / Alt+2 switch pools, Ctrl+J show jobs. "
+            "worker, Alt+1 / Alt+2 switch pools, Ctrl+J jobs, Ctrl+H history. "
             "Settings (File > Settings) are remembered between runs. "
             "Without a window: poolscope run --help, poolscope processors. "
             "(A file named like one of those commands: write ./run.)"
@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="process pool workers (default: as set, else one per CPU)",
     )
     parser.add_argument("--demo", action="store_true", help="queue demo tasks on both pools at start")
+    history = parser.add_mutually_exclusive_group()
+    history.add_argument(
+        "--db",
+        metavar="PATH",
+        default=None,
+        help="record jobs in this history file (default: as set; else in the user's data folder)",
+    )
+    history.add_argument(
+        "--no-history", action="store_true", help="record nothing, and show no history, this time"
+    )
     parser.add_argument(
         "--theme", choices=["light", "dark"], default=None, help="colour theme (default: the last one used)"
     )
@@ -139,7 +149,8 @@ def open_window(args: argparse.Namespace) -> MainWindow:
     settings.process_workers = args.process_workers or settings.process_workers
     resources.apply_theme(app, settings.theme)
 
-    window = MainWindow(settings)
+    history = False if args.no_history else (os.path.abspath(args.db) if args.db else None)
+    window = MainWindow(settings, history=history)
     window.show()
     if args.demo:
         window.run_demo_tasks(pool_index=0)

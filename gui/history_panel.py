@@ -51,6 +51,7 @@ from PySide6.QtGui import QAction, QFontDatabase, QGuiApplication, QPalette, QSh
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -832,6 +833,7 @@ class HistoryPanel(QWidget):
         self._jobs: list[_Job] = []
         self._export_folder: Path | None = None
         self._record: TaskRecord | None = None
+        self._offered: int | None = None
 
         self.runs_model = RunsModel(self)
         self.tasks_model = HistoryTasksModel(self)
@@ -929,13 +931,39 @@ class HistoryPanel(QWidget):
         self.status_label.setObjectName("historyStatus")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        self.offer_bar = self._build_offer_bar()
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(toolbar)
+        layout.addWidget(self.offer_bar)
         layout.addWidget(self.pages, 1)
         layout.addWidget(self.status_label)
         self._update_actions()
+
+    def _build_offer_bar(self) -> QFrame:
+        """The bar that offers to resume a run the last session left unfinished."""
+        bar = QFrame(self)
+        bar.setObjectName("resumeOffer")
+        bar.setFrameShape(QFrame.Shape.StyledPanel)
+        bar.setAutoFillBackground(True)
+        self.offer_label = QLabel(bar)
+        self.offer_label.setWordWrap(True)
+        self.offer_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.offer_resume_button = QPushButton("Resume", bar)
+        self.offer_resume_button.setDefault(True)
+        self.offer_resume_button.clicked.connect(self._on_offer_resume_button_clicked)
+        self.offer_dismiss_button = QPushButton("Not now", bar)
+        self.offer_dismiss_button.setToolTip("The run stays in the list: Resume there runs it later")
+        self.offer_dismiss_button.clicked.connect(self._on_offer_dismiss_button_clicked)
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(self.offer_label, 1)
+        row.addWidget(self.offer_resume_button)
+        row.addWidget(self.offer_dismiss_button)
+        bar.hide()
+        return bar
 
     def _action(self, text: str, tip: str, slot: Callable[[], Any]) -> QAction:
         action = QAction(text, self)
@@ -1386,11 +1414,47 @@ class HistoryPanel(QWidget):
         self.status_label.setText(f"Retrying {_plural(len(records), 'failed input')} of run {run.id}")
         return records
 
+    def offer_resume(self, run: RunRecord, others: int = 0) -> None:
+        """Offer, in a bar above the list, to resume ``run`` (one the last
+        session left unfinished) and select it; ``others`` more such runs
+        wait in the list."""
+        self._offered = run.id
+        left = run.unfinished
+        text = (
+            f"Run {run.id} ({run.title or run.processor or 'untitled'}) stopped before it ended"
+            + (f" on {_when(run.ended)}" if run.ended else "")
+            + f": {_plural(left, 'input')} did not finish"
+            + ("" if run.inputs_complete else ", and some inputs were never reached")
+            + "."
+        )
+        if others:
+            text += f" {_plural(others, 'other unfinished run')} can be resumed from the list."
+        self.offer_label.setText(text)
+        self.offer_bar.show()
+        self.select_run(run.id)
+
+    @property
+    def offered_run(self) -> int | None:
+        """The run the bar offers to resume (None when the bar is hidden)."""
+        return self._offered if self.offer_bar.isVisibleTo(self) else None
+
+    def _on_offer_resume_button_clicked(self) -> None:
+        run_id = self._offered
+        self.offer_bar.hide()
+        if run_id is not None:
+            self.resume_requested.emit(run_id)
+            self.status_label.setText(f"Resuming run {run_id}")
+
+    def _on_offer_dismiss_button_clicked(self) -> None:
+        self.offer_bar.hide()
+
     def resume(self) -> bool:
         """Ask the window to resume the selected run, if it was interrupted."""
         run = self._run
         if run is None or run.state is not RunState.INTERRUPTED:
             return False
+        if run.id == self._offered:
+            self.offer_bar.hide()
         self.resume_requested.emit(run.id)
         self.status_label.setText(f"Resuming run {run.id}")
         return True
@@ -1414,6 +1478,8 @@ class HistoryPanel(QWidget):
             self.status_label.setText(f"Run {run.id} was not deleted: {exc}")
             self.refresh()
             return False
+        if run.id == self._offered:
+            self.offer_bar.hide()
         self.refresh()
         self.status_label.setText(f"Run {run.id} deleted")
         return True

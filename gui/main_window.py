@@ -6,17 +6,27 @@ tab; the status bar shows that pool's live figures and the overall progress
 of what was queued, with an estimate of the time left.
 
 Files and folders dropped on the window (or pasted, or named on the command
-line) open the job dialog; each job it starts gets a panel in the Jobs dock::
+line) open the job dialog; each job it starts gets a panel in the Jobs dock
+and a run in the history (core.store), shown in the History dock::
 
     drop / paste / poolscope PATHS ─► JobDialog ─► core.jobs.Job on the chosen pool ─► JobPanel
+                                                        └─► core.recorded_jobs.JobRun ─► Store
+    History: Resume / Retry failures / the offer at start ─► plan_resume ─► a Job over what
+                                                        did not end, into the same run
+
+The history opens just after the window is first shown (it is not needed for
+the first paint); a run the last session left unfinished is then offered
+for resuming.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import (
@@ -30,6 +40,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QDockWidget,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -41,24 +52,40 @@ from PySide6.QtWidgets import (
 
 from core import Pool, PoolStats, ProcessPool, ThreadPool
 from core.demo import demo_batch
+from core.errors import StoreError
 from core.jobs import Job, JobSpec
+from core.recorded_jobs import JobRun, ResumePlan, plan_resume
 
 from . import resources
 from .enqueue_dialog import EnqueueDialog, PlannedTask
+from .history_panel import HistoryPanel
 from .job_dialog import POOL_KINDS, JobDialog, paths_from_mime
 from .job_panel import JobPanel, JobsDock
 from .pool_view import PoolView
 from .settings import Settings, SettingsDialog
 
+if TYPE_CHECKING:
+    from core.store import Store
+
 __all__ = ["MainWindow"]
 
 FINISH, CANCEL, STAY = "finish", "cancel", "stay"
+#: The history opens this long after the window is created: after its first paint.
+HISTORY_OPEN_DELAY_MS = 150
 
 
 class MainWindow(QMainWindow):
     """The PoolScope window around a thread pool and a process pool."""
 
-    def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        parent: QWidget | None = None,
+        *,
+        history: str | bool | None = None,
+    ) -> None:
+        """``history``: None records jobs as the settings say, False records
+        nothing, a path records into that file (``poolscope --db``)."""
         super().__init__(parent)
         self.settings = settings or Settings.load()
         self.setWindowTitle("PoolScope")
@@ -86,6 +113,22 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
         #: the job dialog last opened (for tests and scripts)
         self.job_dialog: JobDialog | None = None
+        #: the history file, once open (None while closed or off)
+        self.store: Store | None = None
+        self._history_choice = history
+        self._history_opened = False
+        self._job_runs: dict[JobPanel, JobRun] = {}
+        self.history_panel = HistoryPanel(None)
+        self.history_panel.set_unavailable("Opening the history…")
+        self.history_panel.set_keep_runs(self.settings.keep_runs)
+        self.history_panel.resume_requested.connect(self._on_history_panel_resume_requested)
+        self.history_panel.retry_requested.connect(self._on_history_panel_retry_requested)
+        self.history_panel.keep_runs_changed.connect(self._on_history_panel_keep_runs_changed)
+        self.history_dock = QDockWidget("History", self)
+        self.history_dock.setObjectName("historyDock")
+        self.history_dock.setWidget(self.history_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.history_dock)
+        self.tabifyDockWidget(self.jobs_dock, self.history_dock)
         self.setAcceptDrops(True)
         self._build_actions()
         self._build_status_bar()
@@ -93,6 +136,7 @@ class MainWindow(QMainWindow):
         self.jobs_dock.hide()  # whatever the last session left: no job yet
         self.set_theme(self.settings.theme)
         _tune_interpreter()
+        QTimer.singleShot(HISTORY_OPEN_DELAY_MS, self.open_history)
 
     # ------------------------------------------------------------------ build
 
@@ -222,6 +266,10 @@ class MainWindow(QMainWindow):
         jobs_action.setText("Show jobs")
         jobs_action.setShortcut(QKeySequence("Ctrl+J"))
         view_menu.addAction(jobs_action)
+        history_action = self.history_dock.toggleViewAction()
+        history_action.setText("Show history")
+        history_action.setShortcut(QKeySequence("Ctrl+H"))
+        view_menu.addAction(history_action)
         view_menu.addAction(self.theme_action)
         about = QAction("&About PoolScope", self)
         about.triggered.connect(self._on_about_triggered)
@@ -330,18 +378,31 @@ class MainWindow(QMainWindow):
         assert dialog.job_spec is not None
         self.start_job(dialog.job_spec, dialog.pool_index, dialog.workers)
 
-    def start_job(self, spec: JobSpec, pool_index: int, workers: int | None = None) -> JobPanel:
-        """Run ``spec`` on a pool (resized to ``workers``) and show its panel."""
+    def start_job(
+        self, spec: JobSpec, pool_index: int, workers: int | None = None, plan: ResumePlan | None = None
+    ) -> JobPanel:
+        """Run ``spec`` on a pool (resized to ``workers``), record it in the
+        history and show its panel; with ``plan``, finish that recorded run."""
         pool = self.pools[pool_index]
         if workers:
             _resize(pool, workers)
-        panel = JobPanel(Job(pool, spec), self.views[pool_index].name)
+        job = Job(pool, spec, resume=plan.resume if plan is not None else None)
+        panel = JobPanel(job, self.views[pool_index].name)
+        if plan is not None:
+            panel.title = f"run {plan.record.id} · {panel.title}"
+        run = self._record_job(job, POOL_KINDS[pool_index], workers, plan)
+        if run is not None:
+            self._job_runs[panel] = run
+            panel.round_started.connect(lambda: self._on_job_round_started(panel))
+            panel.finished.connect(lambda: self._on_job_finished(panel))
         panel.round_started.connect(self._start_batch_if_idle)
         panel.tasks_queued.connect(self._on_job_tasks_queued)
         panel.halted.connect(self._on_job_halted)
         self.jobs_dock.add(panel)
         self.tabs.setCurrentIndex(pool_index)
         panel.start()
+        if run is not None:
+            self.history_panel.refresh()
         return panel
 
     @property
@@ -356,6 +417,122 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_job_halted(self, reason: str) -> None:
         self.statusBar().showMessage(f"Job halted: {reason}", 8000)
+
+    # --------------------------------------------------------------- history
+
+    @Slot()
+    def open_history(self) -> Store | None:
+        """Open the history file (once), show it, and offer to resume a run
+        the last session left unfinished. A file that cannot be used turns
+        history off with a message; a damaged one is kept aside."""
+        if self._history_opened:
+            return self.store
+        self._history_opened = True
+        choice = self._history_choice
+        if choice is False or (choice is None and not self.settings.record_history):
+            self.history_panel.set_unavailable("History is off: File > Settings turns it on.")
+            return None
+        from core.store import open_store
+
+        path = choice if isinstance(choice, str) else (self.settings.history_file or None)
+        store, note = open_store(path)
+        self.store = store
+        if store is None:
+            self.history_panel.set_unavailable(note or "History is off.")
+        else:
+            self._keep_runs()
+            self.history_panel.set_store(store, note)
+        if note:
+            self.statusBar().showMessage(note, 15_000)
+        if store is not None:
+            self._offer_resume(store)
+        return store
+
+    def _offer_resume(self, store: Store) -> None:
+        try:
+            unfinished = store.unfinished_runs()
+        except StoreError as exc:
+            self.statusBar().showMessage(f"The history cannot be read: {exc}", 10_000)
+            return
+        if unfinished:
+            self.history_panel.offer_resume(unfinished[0], others=len(unfinished) - 1)
+            self.history_dock.show()
+            self.history_dock.raise_()
+
+    def _record_job(self, job: Job, pool: str, workers: int | None, plan: ResumePlan | None) -> JobRun | None:
+        store = self.open_history()
+        if store is None:
+            return None
+        try:
+            if plan is not None:
+                return JobRun.resume(store, plan, job)
+            return JobRun.begin(store, job, pool, workers)
+        except (StoreError, ValueError) as exc:  # ValueError: options JSON cannot hold
+            self.statusBar().showMessage(f"This job is not recorded in the history: {exc}", 10_000)
+            return None
+
+    def _on_job_round_started(self, panel: JobPanel) -> None:
+        run = self._job_runs.get(panel)
+        if run is None:
+            return
+        try:
+            run.reopen(panel.job)
+        except StoreError as exc:
+            self._job_runs.pop(panel, None)
+            self.statusBar().showMessage(f"This job is no longer recorded: {exc}", 10_000)
+
+    def _on_job_finished(self, panel: JobPanel) -> None:
+        run = self._job_runs.get(panel)
+        if run is None or not run.recording:
+            return
+        try:
+            run.end(panel.job)
+        except StoreError as exc:
+            self.statusBar().showMessage(f"The history of this job may be incomplete: {exc}", 10_000)
+            return
+        self._keep_runs()
+        self.history_panel.refresh()
+
+    def _keep_runs(self) -> None:
+        n = self.settings.keep_runs
+        if self.store is not None and n:
+            try:
+                self.store.keep_runs(n)
+            except StoreError as exc:
+                self.statusBar().showMessage(f"Old runs were not deleted: {exc}", 10_000)
+
+    def resume_run(
+        self, run_id: int, *, include_failed: bool = False, only: list[str] | None = None
+    ) -> JobPanel | None:
+        """Run again what run ``run_id`` did not finish (or the inputs named
+        in ``only``), into the same run; None, with a message, if it cannot."""
+        store = self.open_history()
+        if store is None:
+            self.statusBar().showMessage("History is off: there is no run to resume", 8000)
+            return None
+        try:
+            plan = plan_resume(store, run_id, include_failed=include_failed, only=only)
+        except (StoreError, ValueError) as exc:
+            self.history_panel.status_label.setText(f"Run {run_id} cannot be run again: {exc}")
+            self.statusBar().showMessage(f"Run {run_id} cannot be run again: {exc}", 10_000)
+            return None
+        if not plan.resume.again and not plan.resume.walk:
+            self.statusBar().showMessage(f"Run {run_id} has nothing left to run", 8000)
+            return None
+        return self.start_job(plan.spec, POOL_KINDS.index(plan.pool), plan=plan)
+
+    @Slot(int)
+    def _on_history_panel_resume_requested(self, run_id: int) -> None:
+        self.resume_run(run_id)
+
+    @Slot(int, object)
+    def _on_history_panel_retry_requested(self, run_id: int, records: list) -> None:
+        self.resume_run(run_id, only=[record.input or record.label for record in records])
+
+    @Slot(int)
+    def _on_history_panel_keep_runs_changed(self, n: int) -> None:
+        self.settings.keep_runs = n
+        self.settings.save()
 
     # ------------------------------------------------------------ pool steer
 
@@ -414,6 +591,9 @@ class MainWindow(QMainWindow):
             view.set_history(settings.history)
         self.settings = settings
         settings.save()
+        self.history_panel.set_keep_runs(settings.keep_runs)
+        self._keep_runs()
+        self.history_panel.refresh()
         self.theme_action.setChecked(settings.theme == "dark")
         self.set_theme(settings.theme)
 
@@ -523,13 +703,34 @@ class MainWindow(QMainWindow):
                 return
             for pool in self.pools:
                 pool.terminate()
+            cut_off = True
+        else:
+            cut_off = False
         self._save_state()
         self.jobs_dock.close_jobs()  # no feeder thread queues into a pool that shuts down
         for view in self.views:
             view.close_signals()
         for pool in self.pools:
             pool.shutdown(wait=True, cancel_futures=True)
+        self._close_history(cut_off)
         super().closeEvent(event)
+
+    def _close_history(self, cut_off: bool) -> None:
+        """End the runs of the jobs that ended; a run cut off by the close
+        stays unfinished (the store marks it interrupted) and is offered for
+        resuming at the next start."""
+        if not cut_off:
+            for panel, run in list(self._job_runs.items()):
+                panel.job.poll()
+                if run.recording and panel.job.finished:
+                    with contextlib.suppress(StoreError):
+                        run.end(panel.job)
+        self._job_runs.clear()
+        self._history_opened = True  # the delayed open, if still to come, opens nothing now
+        self.history_panel.shutdown()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
     def _wait_then_close(self) -> None:
         if self._work_left():
