@@ -42,6 +42,14 @@ def _leftovers(before_threads: set[int]) -> tuple[list[threading.Thread], list[p
 
 
 @pytest.fixture(autouse=True)
+def private_folders(tmp_path, monkeypatch):
+    """The user's data and config folders, per test: no test (nor a program it
+    starts) reads or writes the real history file or settings."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
+@pytest.fixture(autouse=True)
 def no_leftovers(request):
     """Fail a test that leaves a thread or a child process running.
 

@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def poolscope(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
     env["PYTHONPATH"] = str(ROOT)
-    env["XDG_DATA_HOME"] = str(cwd / "data")  # each test its own default history file
     return subprocess.run(
         [sys.executable, "-m", "gui.app", *args],
         cwd=cwd,

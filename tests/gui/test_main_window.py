@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialogButtonBox
 
 from gui.enqueue_dialog import KINDS
@@ -11,15 +11,6 @@ from gui.main_window import CANCEL, FINISH, STAY, MainWindow
 from gui.settings import Settings
 
 WAIT = 20_000
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QCoreApplication.setOrganizationName("PoolScopeTests")
-    QCoreApplication.setApplicationName("PoolScopeTests")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
-    QSettings().clear()
 
 
 @pytest.fixture

@@ -4,21 +4,12 @@ and once it passes every panel has seen every event the view took."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings
 
 from core import ThreadPool
 from gui.pool_view import STORM_KEEP, PoolView
 
 WAIT = 30_000
 TASKS = 12_000
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QCoreApplication.setOrganizationName("PoolScopeTests")
-    QCoreApplication.setApplicationName("PoolScopeTests")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
 
 
 def _fail_some(i: int) -> int:
