@@ -10,6 +10,7 @@ from pathlib import Path
 
 import process_tasks
 import pytest
+from job_test_tools import JOB_WAIT, make_inputs, python_spec, run_to_end
 
 from core import TaskState, ThreadPool
 from core.jobs import Job, StopRule, make_spec
@@ -17,7 +18,7 @@ from core.processors import get
 from core.recorded_jobs import JobRun, job_arguments, plan_resume, spec_of
 from core.store import INTERRUPTED, REJECTED, RunState, Store
 
-WAIT = 30.0
+WAIT = JOB_WAIT
 
 
 @pytest.fixture
@@ -35,27 +36,6 @@ def fresh_inputs() -> Iterator[None]:
     process_tasks.GATE.set()  # nothing stays held past a test
 
 
-def files(folder: Path, count: int) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    made = []
-    for i in range(count):
-        path = folder / f"f{i:02d}.txt"
-        path.write_text(f"data {i}\n")
-        made.append(str(path))
-    return made
-
-
-def python_spec(function: str, paths: list[str], **options):
-    return make_spec(get("python"), paths, {"function": f"process_tasks:{function}"}, **options)
-
-
-def run_to_end(job: Job) -> None:
-    deadline = time.monotonic() + WAIT
-    while not job.finished:
-        assert time.monotonic() < deadline, f"the job did not finish: {job.progress()}"
-        job.poll(timeout=0.05)
-
-
 def newest_states(store: Store, run_id: int) -> dict[str, TaskState]:
     newest: dict[str, TaskState] = {}
     for record in store.tasks(run_id):  # in seq, attempt order: the last one stands
@@ -68,7 +48,7 @@ def done_attempts(store: Store, run_id: int) -> Counter[str]:
 
 
 def test_a_job_is_one_run_with_its_rejected_inputs(pool: ThreadPool, store: Store, tmp_path: Path):
-    inputs = files(tmp_path / "in", 3)
+    inputs = make_inputs(tmp_path / "in", 3)
     missing = str(tmp_path / "missing.txt")
     job = Job(pool, make_spec(get("checksum"), [*inputs, missing]))
     run = JobRun.begin(store, job, "thread", None)
@@ -84,7 +64,7 @@ def test_a_job_is_one_run_with_its_rejected_inputs(pool: ThreadPool, store: Stor
 
 
 def test_jobs_sharing_a_pool_record_only_their_own_tasks(pool: ThreadPool, store: Store, tmp_path: Path):
-    first, second = files(tmp_path / "a", 4), files(tmp_path / "b", 5)
+    first, second = make_inputs(tmp_path / "a", 4), make_inputs(tmp_path / "b", 5)
     jobs = [Job(pool, make_spec(get("checksum"), [str(tmp_path / name)])) for name in ("a", "b")]
     runs = [JobRun.begin(store, job, "thread", None) for job in jobs]
     pool.submit(sum, [1, 2]).result(timeout=WAIT)  # a task of nobody's job
@@ -99,7 +79,7 @@ def test_jobs_sharing_a_pool_record_only_their_own_tasks(pool: ThreadPool, store
 
 
 def test_a_cancelled_job_resumes_into_the_same_run(store: Store, tmp_path: Path):
-    inputs = files(tmp_path / "in", 6)
+    inputs = make_inputs(tmp_path / "in", 6)
     with ThreadPool(workers=1) as pool:
         job = Job(pool, python_spec("held_input", [str(tmp_path / "in")]))
         run = JobRun.begin(store, job, "thread", 1)
@@ -135,7 +115,7 @@ def test_a_run_cut_off_mid_scan_is_walked_again_for_what_it_never_reached(tmp_pa
     the feeder back): the next start finds the run interrupted, runs again
     what did not end and queues what the run never saw."""
     path = tmp_path / "history.sqlite3"
-    inputs = files(tmp_path / "in", 12)
+    inputs = make_inputs(tmp_path / "in", 12)
     store = Store(path)
     pool = ThreadPool(workers=1, queue_size=2)
     job = Job(pool, python_spec("held_input", [str(tmp_path / "in")]))
@@ -181,7 +161,7 @@ def test_a_run_cut_off_mid_scan_is_walked_again_for_what_it_never_reached(tmp_pa
 
 
 def test_retry_failed_records_the_next_attempts_in_the_same_run(pool: ThreadPool, store: Store, tmp_path):
-    inputs = files(tmp_path / "in", 3)
+    inputs = make_inputs(tmp_path / "in", 3)
     job = Job(pool, python_spec("input_failing_once", inputs))
     run = JobRun.begin(store, job, "thread", None)
     job.start()
@@ -197,7 +177,7 @@ def test_retry_failed_records_the_next_attempts_in_the_same_run(pool: ThreadPool
 
 
 def test_a_halt_rule_ends_the_run_halted(pool: ThreadPool, store: Store, tmp_path: Path):
-    inputs = files(tmp_path / "in", 20)
+    inputs = make_inputs(tmp_path / "in", 20)
     job = Job(pool, python_spec("input_failing_once", inputs, stop_rule=StopRule(max_failures=2)))
     run = JobRun.begin(store, job, "thread", None)
     job.start()

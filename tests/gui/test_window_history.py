@@ -10,6 +10,7 @@ from pathlib import Path
 
 import process_tasks
 import pytest
+from job_test_tools import make_inputs, python_spec
 
 from core import TaskState, ThreadPool
 from core.jobs import Job, make_spec
@@ -40,20 +41,6 @@ def open_window(qtbot, history) -> MainWindow:
     return window
 
 
-def files(folder: Path, count: int) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    made = []
-    for i in range(count):
-        path = folder / f"f{i:02d}.txt"
-        path.write_text(f"data {i}\n")
-        made.append(str(path))
-    return made
-
-
-def python_spec(function: str, paths: list[str]):
-    return make_spec(get("python"), paths, {"function": f"process_tasks:{function}"})
-
-
 def wait_recorded(qtbot, window: MainWindow, run_id: int, state: RunState = RunState.FINISHED):
     store = window.store
     assert store is not None
@@ -82,7 +69,7 @@ def interrupted_run(path: Path, inputs_folder: Path, count: int) -> int:
 
 def test_a_job_in_the_window_is_a_run_in_the_history(qtbot, tmp_path):
     db = tmp_path / "history.sqlite3"
-    inputs = files(tmp_path / "in", 5)
+    inputs = make_inputs(tmp_path / "in", 5)
     window = open_window(qtbot, str(db))
     panel = window.start_job(make_spec(get("checksum"), [str(tmp_path / "in")]), 0)
     run_id = window._job_runs[panel].run_id
@@ -95,7 +82,7 @@ def test_a_job_in_the_window_is_a_run_in_the_history(qtbot, tmp_path):
 
 def test_the_next_start_offers_the_unfinished_run_and_resumes_it(qtbot, tmp_path):
     db = tmp_path / "history.sqlite3"
-    inputs = files(tmp_path / "in", 8)
+    inputs = make_inputs(tmp_path / "in", 8)
     run_id = interrupted_run(db, tmp_path / "in", 8)
     done_before = dict(process_tasks.CALLS)
     assert 0 < len(done_before) < 8
@@ -120,7 +107,7 @@ def test_the_next_start_offers_the_unfinished_run_and_resumes_it(qtbot, tmp_path
 
 def test_retry_failures_from_the_history_runs_them_again_into_the_same_run(qtbot, tmp_path):
     db = tmp_path / "history.sqlite3"
-    inputs = files(tmp_path / "in", 3)
+    inputs = make_inputs(tmp_path / "in", 3)
     window = open_window(qtbot, str(db))
     panel = window.start_job(python_spec("input_failing_once", inputs), 0)
     run_id = window._job_runs[panel].run_id
@@ -141,7 +128,7 @@ def test_retry_failures_from_the_history_runs_them_again_into_the_same_run(qtbot
 
 def test_a_history_in_use_elsewhere_leaves_the_window_working_without_it(qtbot, tmp_path):
     db = tmp_path / "history.sqlite3"
-    files(tmp_path / "in", 2)
+    make_inputs(tmp_path / "in", 2)
     with Store(db):  # another PoolScope writes it
         window = open_window(qtbot, str(db))
         assert window.store is None
@@ -156,7 +143,7 @@ def test_no_history_records_nothing(qtbot, tmp_path):
     window = open_window(qtbot, False)
     assert window.store is None
     assert "History is off" in window.history_panel.off_label.text()
-    files(tmp_path / "in", 2)
+    make_inputs(tmp_path / "in", 2)
     panel = window.start_job(make_spec(get("checksum"), [str(tmp_path / "in")]), 0)
     qtbot.waitUntil(lambda: panel.job.finished, timeout=WAIT)
     window.close()
@@ -165,7 +152,7 @@ def test_no_history_records_nothing(qtbot, tmp_path):
 
 def test_a_run_cut_off_by_cancel_and_quit_is_offered_next_time(qtbot, tmp_path):
     db = tmp_path / "history.sqlite3"
-    files(tmp_path / "in", 4)
+    make_inputs(tmp_path / "in", 4)
     window = open_window(qtbot, str(db))
     panel = window.start_job(python_spec("held_input", [str(tmp_path / "in")]), 0)
     run_id = window._job_runs[panel].run_id
