@@ -22,14 +22,27 @@ moment the previous one ends, so the parent knows which task runs without a
 message per start. Each result is written to the pipe before the next task
 starts: should the process die in that task, every earlier result is still
 in the pipe for the parent to read (which reads many at once). A reader thread takes every message as it comes
-(so "cancel" reaches a running task), and a lifeline pipe ends the process
-when the parent dies, even in the middle of a task.
+(so "cancel" reaches a running task).
+
+When the parent dies, a thread watching the lifeline pipe ends the process,
+even in the middle of a task -- but only when it gets the GIL, which a task
+in C code (``sum(itertools.repeat(1, 10**11))``) never lets go. So on Linux
+the kernel ends it too: the worker asks for SIGKILL when its own parent dies
+(``PR_SET_PDEATHSIG``). With the forkserver, that parent is the forkserver,
+which leaves when the pool's process is gone and the write ends of its
+"alive" pipe are all closed -- and every child inherits one of those, so each
+worker closes its copy first thing. The chain, when the pool's process is
+SIGKILLed: its end of the alive pipe closes, the forkserver sees EOF and
+exits, the kernel kills its children (the workers), and the resource tracker
+leaves once the last of them is gone.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -58,10 +71,50 @@ class _ChildTask:
 
 def main(conn: Any, lifeline: Any) -> None:
     """The worker process: run tasks from ``conn`` until told to exit."""
+    if sys.platform.startswith("linux"):
+        _die_with_parent()
     threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
     child = _Child(conn)
     child.send(("ready",))
     child.run()
+
+
+#: prctl(2) option: the signal this process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux)."""
+    import ctypes  # here: only a Linux worker needs it
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    except (OSError, AttributeError) as exc:  # the lifeline thread still watches
+        print(f"poolscope worker {os.getpid()}: PR_SET_PDEATHSIG failed: {exc}", file=sys.stderr)
+    # Only now: the forkserver cannot have left before the signal was asked
+    # for, since this process held a write end of its alive pipe until here.
+    _close_forkserver_alive_fd()
+
+
+def _close_forkserver_alive_fd() -> None:
+    """Let go of the forkserver's "alive" pipe, which every child of the
+    forkserver inherits and which keeps the forkserver (and so this worker,
+    through PR_SET_PDEATHSIG) up after the pool's process died. A worker
+    never uses it: a pool inside a worker starts a forkserver of its own."""
+    from multiprocessing import forkserver
+
+    server: Any = forkserver._forkserver  # its alive fd is private to multiprocessing
+    if server.get_inherited_fds() is None:
+        return  # not started by the forkserver
+    fd = server._forkserver_alive_fd
+    if fd is not None:
+        server._forkserver_alive_fd = None
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _watch_parent(lifeline: Any) -> None:

@@ -10,6 +10,7 @@ worker). No test functions here.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import signal
 import sys
@@ -194,3 +195,13 @@ def input_failing_once(path: str) -> dict[str, Any]:
     if calls == 1:
         raise RuntimeError(f"first try at {os.path.basename(path)}")
     return {"path": path, "calls": calls}
+
+
+# ------------------------------------------------------------ the GIL
+
+
+def hold_the_gil() -> int:
+    """Say that it runs, then stay for minutes in C code that never lets go of
+    the GIL: no other thread of the worker (its lifeline) runs meanwhile."""
+    report_progress(0.0, "holding the GIL")
+    return sum(itertools.repeat(1, 10**11))

@@ -18,6 +18,7 @@ import concurrent.futures as cf
 import os
 import pickle
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -751,8 +752,10 @@ def test_workers_report_pid_cpu_and_memory_of_their_processes(pool: ProcessPool)
 # ------------------------------------------------------- parent and shutdown
 
 PARENT = """
+import sys
 import threading
 import time
+from multiprocessing import forkserver, resource_tracker
 
 import process_tasks
 from core import EventKind, ProcessPool
@@ -761,40 +764,67 @@ pool = ProcessPool(2)
 running = threading.Semaphore(0)
 pool.events.subscribe(lambda event: event.kind is EventKind.TASK_PROGRESS and running.release())
 # Both workers busy in a task: the pipe's end of file alone would not stop
-# them (a reader thread sees it, the main thread runs on); only the lifeline does.
+# them (a reader thread sees it, the main thread runs on).
 for _ in range(2):
-    pool.submit(process_tasks.wait_for_cancel, 30)
+    pool.submit(getattr(process_tasks, sys.argv[1]), *sys.argv[2:])
 for _ in range(2):
     assert running.acquire(timeout=15), "the tasks did not start"
-print(*[w.pid for w in pool.workers], flush=True)
+helpers = [forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid]
+print(*[w.pid for w in pool.workers], "/", *helpers, flush=True)
 time.sleep(60)
 """
 
 
+def read_pids(stream: Any, limit: float) -> tuple[list[int], list[int]]:
+    """The worker pids and the helper pids (forkserver, resource tracker)
+    that the parent script prints on one line; empty lists if it does not."""
+    readable, _, _ = select.select([stream], [], [], limit)
+    line = stream.readline().decode() if readable else ""
+    workers, _, helpers = line.partition("/")
+    return [int(p) for p in workers.split()], [int(p) for p in helpers.split()]
+
+
 @pytest.mark.timeout(30)
-def test_workers_exit_when_their_parent_is_killed() -> None:
+@pytest.mark.parametrize(
+    "task",
+    [
+        # A task in Python: the lifeline thread gets the GIL and ends the worker.
+        pytest.param(("wait_for_cancel", "30"), id="python-task"),
+        # A task in C that never lets go of the GIL: the lifeline thread cannot
+        # run; the kernel ends the worker (PR_SET_PDEATHSIG) once the
+        # forkserver, its parent, has left.
+        pytest.param(("hold_the_gil",), id="gil-holding-task"),
+    ],
+)
+def test_workers_exit_when_their_parent_is_killed(task: tuple[str, ...]) -> None:
     path = [str(ROOT), str(TESTS_CORE), os.environ.get("PYTHONPATH")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", PARENT, *task],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
+    pids: list[int] = []
     try:
-        readable, _, _ = select.select([parent.stdout], [], [], 15)
-        line = parent.stdout.readline().decode() if readable else ""
-        if not line:
+        workers, helpers = read_pids(parent.stdout, 15)
+        if not workers or not helpers:
             parent.kill()
             _, err = parent.communicate(timeout=WAIT)
             pytest.fail(f"the parent script printed no worker pids; its stderr:\n{err.decode()[-3000:]}")
-        pids = [int(p) for p in line.split()]
-        assert len(pids) == 2, f"the parent script printed {line!r}"
+        pids = workers + helpers
+        assert len(workers) == 2, f"the parent script printed {workers!r}"
         assert not any(process_gone(pid) for pid in pids)
 
-        parent.kill()  # SIGKILL: no atexit, no shutdown, nothing but the lifeline
+        parent.kill()  # SIGKILL: no atexit, no shutdown, nothing runs in the parent
         parent.wait(WAIT)
 
+        # The whole chain: the workers, and the forkserver and resource
+        # tracker of the dead parent too.
         wait_until(
             lambda: all(process_gone(pid) for pid in pids),
-            f"the workers {pids} of a killed parent are gone",
+            f"the workers {workers} and helpers {helpers} of a killed parent are gone",
             timeout=5.0,
         )
     finally:
@@ -803,6 +833,9 @@ def test_workers_exit_when_their_parent_is_killed() -> None:
             parent.wait(WAIT)
         parent.stdout.close()
         parent.stderr.close()
+        for pid in pids:  # no longer our children: the leftover check would miss them
+            if not process_gone(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_shutdown_runs_what_is_queued_and_leaves_no_worker_process(pool: ProcessPool) -> None:
