@@ -795,12 +795,19 @@ class Pool(Executor):
             self._announce_cancelled(task, reason)
         return len(tasks)
 
-    def _announce_cancelled(self, task: Task, reason: str = "cancelled before it started") -> None:
+    def _announce_cancelled(
+        self, task: Task, reason: str = "cancelled before it started", worker_id: int | None = None
+    ) -> None:
+        """End a task CANCELLED and cancel its future. For a queued task, and
+        for a running one that the backend stopped because it was cancelled
+        (a killed process: ``worker_id`` ran it), so that either way
+        ``future.cancelled()`` is True. A task that raises TaskCancelled
+        itself fails its future with it, like any exception (``_after_end``)."""
         error = TaskCancelled(reason)
         task.state = CANCELLED
         task.cancel_requested = True
         task.error = error
-        task.finished_at = self._emit(E.TASK_CANCELLED, task.id, None, error).time
+        task.finished_at = self._emit(E.TASK_CANCELLED, task.id, worker_id, error).time
         if task.error_callback is not None:
             self._call_back(task, task.error_callback, error)
         future = self._release_future(task)

@@ -578,7 +578,12 @@ class ProcessPool(Pool):
             if reason is None:
                 reason = WorkerLost(None, None)
             if self._end(head, False, reason, worker):
-                self._after_end(head, False, reason, reason)
+                if isinstance(reason, TaskCancelled):
+                    # Stopped because it was cancelled: its future is
+                    # cancelled, as a queued task's is.
+                    self._announce_cancelled(head, reason.message, worker.id)
+                else:
+                    self._after_end(head, False, reason, reason)
 
     def _stop_process(self, worker: _ProcessWorker) -> None:
         process = worker.process

@@ -477,10 +477,14 @@ def test_cancelling_a_running_task_kills_its_worker_and_replaces_it(
 
     assert pool.cancel(future.task_id) is False  # asked to stop; it ends a moment later
 
-    with pytest.raises(cf.CancelledError) as raised:
+    with pytest.raises(cf.CancelledError):
         future.result(timeout=WAIT)
     assert time.monotonic() - started < 2.0
-    assert isinstance(raised.value, TaskCancelled)
+    # Stopped by the pool: cancelled, as a queued task is (a task that stops
+    # by raising TaskCancelled itself fails with it instead); the record says why.
+    assert future.cancelled()
+    assert isinstance(future.task.error, TaskCancelled)
+    assert "cancelled while it ran" in future.task.error.message
     assert future.task.state is TaskState.CANCELLED
     assert events.task_kinds(future.task_id)[-1] is E.TASK_CANCELLED
     wait_until(lambda: process_gone(victim), f"the cancelled task's worker process {victim} is gone")
@@ -665,6 +669,7 @@ def test_force_dismissing_a_busy_worker_cancels_its_task_and_ends_its_process(
 
     with pytest.raises(cf.CancelledError):
         future.result(timeout=WAIT)
+    assert future.cancelled()
     assert future.task.state is TaskState.CANCELLED
     assert pool.join_dismissed(timeout=WAIT) == [worker_id]
     assert process_gone(pids[worker_id])
