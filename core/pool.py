@@ -31,9 +31,17 @@ operations that are atomic in CPython instead:
   (``_start_reserved``) or gives them back (``_unreserve``); popping the id
   from ``_reserved`` decides between starting and ``cancel``;
 - an idle worker appends itself to ``_idle`` and then looks at ``_pending``
-  once more before it sleeps on its own ``wake`` lock; a submitter appends to
+  once more before it sleeps on its own ``wake`` (a lock; for a process
+  worker a pipe watched with the child's sentinel); a submitter appends to
   ``_pending`` and then pops one idle worker and releases it. Whoever pops a
   worker from ``_idle`` releases its ``wake`` exactly once.
+
+One replacement rule serves every backend (``_worker_exited`` and
+``_replace_locked``): a worker that is gone is replaced while the pool is
+below its target size and may still get work (open, or closed with tasks
+queued); only a dismissed worker (the target shrank with it) or a terminated
+pool is not. When no worker can remain in a closed pool, what is queued is
+CANCELLED with that reason instead of waiting for ever.
 
 ``_lock`` guards the rare operations: adding, dismissing and replacing
 workers, pause and resume, cancel, shutdown.
@@ -52,7 +60,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .chunks import chunk_label, results, run_chunk
 from .errors import PoolClosed, QueueFull, TaskCancelled, TaskError, UnknownTask
@@ -67,6 +75,9 @@ if TYPE_CHECKING:
 __all__ = ["Pool", "PoolStats"]
 
 log = logging.getLogger(__name__)
+
+#: Why queued tasks end when a closed pool has no worker left to run them.
+NO_WORKER_LEFT = "the pool was shut down with no worker left to run it"
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = (
     TaskState.QUEUED,
@@ -101,15 +112,33 @@ class PoolStats:
     closed: bool
 
 
+class Wake(Protocol):
+    """How a parked worker sleeps and is woken: a binary semaphore.
+
+    ``acquire`` may also return False before anyone released it, when the
+    backend has a reason of its own to stop waiting (a worker process that
+    died while idle); the worker then leaves ``_idle`` and looks again."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
 class _Worker:
     """The pool's own record of a worker. Backends subclass it.
 
     Counters are written only by the thread that ends the worker's tasks, so
     they need no lock; the pool sums them for ``stats()``."""
 
+    #: A backend whose worker has its identity (a process id) only once it
+    #: runs sets this and announces WORKER_STARTED itself, through
+    #: ``Pool._announce_started_locked``, when it knows it.
+    announces_start = False
+
     __slots__ = (
         "__weakref__",
         "abandoned",
+        "announced",
         "busy_seconds",
         "busy_since",
         "dismiss_requested",
@@ -137,9 +166,11 @@ class _Worker:
         self.exited_at: float | None = None
         self.dismiss_requested = False
         self.abandoned = False
+        self.announced = False  # WORKER_STARTED was emitted
         # A binary semaphore, held while the worker sleeps in ``_idle``.
-        self.wake = threading.Lock()
-        self.wake.acquire()
+        lock = threading.Lock()
+        lock.acquire()
+        self.wake: Wake = lock
 
     def info(self) -> WorkerInfo:
         busy = self.busy_seconds
@@ -160,6 +191,11 @@ class _Worker:
 
     def extra_info(self) -> dict[str, Any]:
         return {}
+
+    def started_info(self) -> WorkerInfo:
+        """The payload of WORKER_STARTED (a backend may leave out what is
+        costly to measure)."""
+        return self.info()
 
     def nudge(self) -> None:
         """Make a busy worker look at the pool's state again (pause, dismissal,
@@ -464,7 +500,14 @@ class Pool(Executor):
             except ValueError:
                 worker.wake.acquire()
             return True
-        worker.wake.acquire()
+        if not worker.wake.acquire():
+            # The backend stopped waiting for a reason of its own (its process
+            # died): not asleep, so not in _idle. A wake-up already on its way
+            # is passed on by _worker_exited.
+            try:
+                idle.remove(worker)
+            except ValueError:
+                pass
         return True
 
     def _wake_one(self) -> None:
@@ -622,9 +665,16 @@ class Pool(Executor):
     def _start_worker_locked(self) -> _Worker:
         worker = self._new_worker(self._next_worker_id())
         self._workers[worker.id] = worker
-        self._emit(E.WORKER_STARTED, None, worker.id, worker.info())
+        if not worker.announces_start:
+            self._announce_started_locked(worker)
         worker.start()
         return worker
+
+    def _announce_started_locked(self, worker: _Worker) -> None:
+        """Emit WORKER_STARTED once, before any other event of the worker."""
+        if not worker.announced:
+            worker.announced = True
+            self._emit(E.WORKER_STARTED, None, worker.id, worker.started_info())
 
     def _active_locked(self) -> list[_Worker]:
         return [w for w in self._workers.values() if not (w.dismiss_requested or w.abandoned)]
@@ -644,6 +694,7 @@ class Pool(Executor):
             )
             chosen = (idle + busy)[:n]
             self._dismiss_locked(chosen)
+        self._cancel_if_stranded()
         if join:
             self._join(chosen)
         return [w.id for w in chosen]
@@ -656,11 +707,13 @@ class Pool(Executor):
                 raise LookupError(f"this {self._kind} has no worker {worker_id!r}")
             if not (worker.dismiss_requested or worker.abandoned):
                 self._dismiss_locked([worker])
+        self._cancel_if_stranded()
         if join:
             self._join([worker])
 
     def _dismiss_locked(self, workers: Sequence[_Worker]) -> None:
         for worker in workers:
+            self._announce_started_locked(worker)
             worker.dismiss_requested = True
             worker.state = DISMISSED
             self._target -= 1
@@ -669,8 +722,11 @@ class Pool(Executor):
             worker.nudge()
 
     def _worker_exited(self, worker: _Worker) -> None:
-        """Called by the backend once a worker is gone for good."""
+        """Called by the backend once a worker is gone for good, whatever
+        ended it: record that, and keep the pool at its size (the one
+        replacement rule, ``_replace_locked``)."""
         with self._lock:
+            self._announce_started_locked(worker)
             self._wake(worker)  # never leave a gone worker in _idle
             self._workers.pop(worker.id, None)
             self._retired_done += worker.tasks_done
@@ -681,6 +737,8 @@ class Pool(Executor):
             worker.task = None
             self._exited.append(worker)
             self._emit(E.WORKER_EXITED, None, worker.id)
+            self._replace_locked()
+        self._cancel_if_stranded()
         # It may have been woken for a task just as it was dismissed: pass
         # the wake-up on, or that task would wait for the next submit.
         if self._pending and not self._paused:
@@ -696,13 +754,23 @@ class Pool(Executor):
 
     def _replace_locked(self) -> None:
         """Start workers until the pool is back at its target size (also while
-        it shuts down with work still queued: shutdown lets that work run)."""
+        it shuts down with work still queued: shutdown lets that work run).
+        A dismissed worker took its place in the target with it, so it is
+        not replaced; nor is any once the pool is terminated."""
         while (
             not self._terminated
             and (not self._closed or self._pending)
             and len(self._active_locked()) < self._target
         ):
             self._start_worker_locked()
+
+    def _cancel_if_stranded(self) -> None:
+        """A closed pool cannot get new workers: when none that may take a task
+        is left, what is queued would wait for ever, so it ends CANCELLED."""
+        with self._lock:
+            stranded = self._closed and not self._active_locked() and bool(self._queued)
+        if stranded:
+            self.cancel_queued(NO_WORKER_LEFT)
 
     def join_dismissed(self, timeout: float | None = None) -> list[int]:
         """Wait for every dismissed or exited worker to be gone; returns their ids."""
@@ -964,7 +1032,6 @@ class Pool(Executor):
         with self._lock:
             first = not self._closed
             self._closed = True
-            stranded = not self._active_locked() and bool(self._queued)
             self._paused = False
             for worker in list(self._idle):
                 self._wake(worker)
@@ -972,8 +1039,7 @@ class Pool(Executor):
                 worker.nudge()
             if first:
                 self._emit(E.POOL_SHUT_DOWN)
-        if stranded:
-            self.cancel_queued("the pool was shut down with no worker left to run it")
+        self._cancel_if_stranded()
         if self._room is not None:
             for _ in range(self._queue_size):
                 self._room.release()  # let blocked submitters see the pool is closed

@@ -12,10 +12,13 @@ The serving thread keeps a few tasks in flight so the pipe never runs dry
 (more when tasks are short, one when they are long, so a slow worker does not
 hoard work). It knows which task runs: the child runs them in order and
 starts the next the moment one ends. Death of a child shows on its sentinel at
-once: its running task FAILS with WorkerLost, the tasks it had not started go
-back to the queue, and a new worker takes its place. A task past its time-out,
+once, busy or idle (a parked serving thread waits on the sentinel and its
+wake-up pipe together): its running task FAILS with WorkerLost, the tasks it
+had not started go back to the queue, and the core's replacement rule starts
+a new worker while the pool's target size says so. A task past its time-out,
 a cancelled task and a force-dismissed worker end the same way, by killing the
-process. A lifeline pipe ends every child when the parent dies.
+process. When the parent dies, a lifeline pipe ends every child, and on Linux
+the kernel does too, even while a task holds the GIL (see process_worker).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .errors import TaskCancelled, TaskError, TaskTimeout, WorkerLost
 from .events import EventKind
 from .pool import Pool, _check_count, _Worker
 from .task import Task
+from .worker import WorkerInfo
 
 if TYPE_CHECKING:
     import psutil
@@ -52,13 +56,52 @@ CANCEL_GRACE = 0.25
 #: Tasks in flight per worker when tasks are short; one when they are long.
 PREFETCH = 32
 SHORT_TASK = 0.005
+#: What goes down a worker's wake pipe: a wake-up of its parked serving thread
+#: (the core's ``wake``), or a nudge to look at the pool's state again.
+WAKE, NUDGE = b"w", b"!"
+#: Workers that die before they say they are up, in a row, before the pool
+#: stops replacing them.
+EARLY_DEATHS = 3
+
+
+class _WakeUp:
+    """The ``wake`` of a process worker (see ``core.pool.Wake``): a WAKE byte
+    on the worker's wake pipe. Its parked serving thread waits on that pipe
+    and on the child's sentinel together, so a child that dies while its
+    worker is idle is seen at once, without polling."""
+
+    __slots__ = ("worker",)
+
+    def __init__(self, worker: _ProcessWorker) -> None:
+        self.worker = worker
+
+    def acquire(self) -> bool:
+        """Wait for a wake-up (True) or for the child to die (False)."""
+        worker = self.worker
+        process = worker.process
+        assert process is not None, "a worker parks only once its process runs"
+        while True:
+            ready = wait([worker.wake_r, process.sentinel])
+            if worker.wake_r in ready:
+                if WAKE in os.read(worker.wake_r, 4096):
+                    return True
+                # Only nudges: a parked worker has sent nothing ahead to take back.
+            else:
+                return False
+
+    def release(self) -> None:
+        self.worker.poke(WAKE)
 
 
 class _ProcessWorker(_Worker):
+    # Its pid exists once the serving thread has started the process.
+    announces_start = True
+
     __slots__ = (
         "_ps",
         "awaiting",
         "conn",
+        "fd_lock",
         "inflight",
         "kill_at",
         "kill_reason",
@@ -87,6 +130,12 @@ class _ProcessWorker(_Worker):
         self.conn: Any = None
         self.lifeline: Any = None
         self.wake_r, self.wake_w = os.pipe()
+        # Never block a waker (it may hold the pool's lock). The pipe cannot
+        # fill in practice: the serving thread reads it whenever it waits.
+        os.set_blocking(self.wake_w, False)
+        # Guards wake_w against a write after close: the number may be reused.
+        self.fd_lock = threading.Lock()
+        self.wake = _WakeUp(self)
         self.send_lock = threading.Lock()
         self.inflight: deque[Task] = deque()
         self.kill_at: float | None = None
@@ -117,10 +166,16 @@ class _ProcessWorker(_Worker):
         return not self.thread.is_alive()
 
     def nudge(self) -> None:
-        try:
-            os.write(self.wake_w, b"!")
-        except OSError:
-            pass  # closed: the worker is gone
+        self.poke(NUDGE)
+
+    def poke(self, byte: bytes) -> None:
+        """Write to the wake pipe, unless the worker is gone and closed it."""
+        with self.fd_lock:
+            if self.wake_w >= 0:
+                try:
+                    os.write(self.wake_w, byte)
+                except OSError:
+                    pass  # full: the serving thread has reading to do anyway
 
     def send(self, message: tuple) -> bool:
         with self.send_lock:
@@ -148,6 +203,20 @@ class _ProcessWorker(_Worker):
                 count = awaiting.pop(task_id, 0) - 1
                 if count > 0:
                     awaiting[task_id] = count
+
+    def started_info(self) -> WorkerInfo:
+        """Its pid, without CPU and memory: psutil loads only where worker
+        stats are read. Announced before the worker takes any task."""
+        return WorkerInfo(
+            id=self.id,
+            state=self.state,
+            task_id=None,
+            tasks_done=0,
+            tasks_failed=0,
+            busy_seconds=0.0,
+            started_at=self.started_at,
+            pid=self.pid,
+        )
 
     def extra_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"pid": self.pid}
@@ -241,34 +310,39 @@ class ProcessPool(Pool):
         """The serving thread of one worker process."""
         try:
             if self._spawn(worker):
+                with self._lock:
+                    self._announce_started_locked(worker)  # now with its pid
                 self._serve_loop(worker)
         except Exception:  # a bug here must not leave tasks hanging
             log.exception("worker %s of %r failed", worker.id, self)
             self._lose(worker, WorkerLost(worker.pid, None, "its serving thread failed"))
         finally:
             self._stop_process(worker)
-            self._worker_exited(worker)
-            if not (worker.dismiss_requested or self._closed):
-                self._replace_after(worker)
+            self._count_early_death(worker)
+            self._worker_exited(worker)  # the core replaces it as the pool's size says
 
-    def _replace_after(self, worker: _ProcessWorker) -> None:
-        """Start a replacement, unless workers keep dying before doing any
-        work: then stop, fail what is queued, and say why."""
+    def _count_early_death(self, worker: _ProcessWorker) -> None:
+        """Workers that keep dying before they can work (a broken
+        environment, an import that fails in the child) are not replaced for
+        ever: after EARLY_DEATHS in a row the pool stops, cancels what is
+        queued and says why."""
+        process = worker.process
         with self._lock:
             if worker.ready:
                 self._early_deaths = 0
-            else:
-                self._early_deaths += 1
-            if self._early_deaths < 3:
-                self._replace_locked()
                 return
-        reason = (
-            "worker processes die as they start (see the log for their error); "
-            "the pool stopped replacing them and cancelled what was queued"
-        )
+            if self._terminated or (process is not None and process.exitcode == 0):
+                return  # told to leave before it said it was up
+            self._early_deaths += 1
+            if self._early_deaths < EARLY_DEATHS:
+                return
+            reason = (
+                "worker processes die as they start (see the log for their error); "
+                "the pool stopped replacing them and cancelled what was queued"
+            )
+            self._stop_reason = reason
+            self._terminated = True  # before the lock goes: no replacement starts
         log.error("%r: %s", self, reason)
-        self._stop_reason = reason
-        self._terminated = True
         self.cancel_queued(reason)
         self.shutdown(wait=False)
 
@@ -301,7 +375,15 @@ class ProcessPool(Pool):
         assert process is not None
         while True:
             if not inflight and not process.is_alive():
-                self._lose(worker, None)  # died while idle
+                if not worker.retiring:
+                    log.warning(
+                        "worker %s of %r: its process %s ended while idle (exit code %s)",
+                        worker.id,
+                        self,
+                        process.pid,
+                        process.exitcode,
+                    )
+                self._lose(worker, None)
                 return
             self._top_up(worker)
             if not inflight:
@@ -597,12 +679,12 @@ class ProcessPool(Pool):
         for end in (worker.conn, worker.lifeline):
             if end is not None:
                 end.close()
-        for fd in (worker.wake_r, worker.wake_w):
-            try:
+        with worker.fd_lock:
+            fds = (worker.wake_r, worker.wake_w)
+            worker.wake_r = worker.wake_w = -1
+        for fd in fds:
+            if fd >= 0:
                 os.close(fd)
-            except OSError:
-                pass
-        worker.wake_r = worker.wake_w = -1
 
 
 def _unpack(ok: bool, payload: Any) -> tuple[Any, TaskError | None]:

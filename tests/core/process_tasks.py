@@ -197,7 +197,19 @@ def input_failing_once(path: str) -> dict[str, Any]:
     return {"path": path, "calls": calls}
 
 
-# ------------------------------------------------------------ the GIL
+# --------------------------------------- gates, the GIL, chunks, time-outs
+# (for the process pool tests of shutdown, idle deaths, prefetch and chunks)
+
+
+def wait_at_gate(gate: str, value: Any = None) -> Any:
+    """Wait until the test lets this task through ``gate``, a FIFO that the
+    test holds open and writes one byte to per task: a busy worker that ends
+    when told, without sleeps. Reports progress 0.0 once it waits there."""
+    with open(gate, "rb", buffering=0) as fifo:
+        report_progress(0.0, "at the gate")
+        if not fifo.read(1):
+            raise RuntimeError("the gate was closed before this task was let through")
+    return value
 
 
 def hold_the_gil() -> int:
@@ -205,3 +217,24 @@ def hold_the_gil() -> int:
     the GIL: no other thread of the worker (its lifeline) runs meanwhile."""
     report_progress(0.0, "holding the GIL")
     return sum(itertools.repeat(1, 10**11))
+
+
+def hang_first_attempt(marker: str) -> int:
+    """Hang on the first attempt (it creates ``marker``), so that a time-out
+    ends it; a later attempt returns its attempt number at once."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        time.sleep(60)
+    return current_task().attempt
+
+
+def exit_or_square(x: int) -> int:
+    """``x * x``, except: 3 calls sys.exit(3), 5 raises KeyboardInterrupt, and
+    a negative one raises ValueError (items of a map chunk)."""
+    if x == 3:
+        sys.exit(3)
+    if x == 5:
+        raise KeyboardInterrupt
+    if x < 0:
+        raise ValueError(f"{x} is negative")
+    return x * x

@@ -49,6 +49,8 @@ ROOT = TESTS_CORE.parents[1]
 import process_tasks  # noqa: E402  (tests/core/conftest.py puts it on sys.path)
 from pool_test_tools import WAIT, Recorder  # noqa: E402
 
+from core import process_pool  # noqa: E402
+
 E = EventKind
 
 
@@ -94,6 +96,36 @@ def worker_pids(pool: ProcessPool, count: int = 2, gone: frozenset[int] = frozen
     return wait_until(ready, f"the pool has {count} workers with live processes (not {set(gone)})")
 
 
+def shut_down(pool: ProcessPool, timeout: float = WAIT) -> bool:
+    """shutdown(wait=True), bounded: False when it did not return in time."""
+    closer = threading.Thread(target=pool.shutdown, name="test-process-pool-shutdown", daemon=True)
+    closer.start()
+    closer.join(timeout)
+    return not closer.is_alive()
+
+
+class Gate:
+    """A FIFO that tasks (``process_tasks.wait_at_gate``) wait at until the
+    test lets them through, one byte each: a busy worker without sleeps.
+
+    The test holds it open for reading and writing, so a task's open never
+    blocks, and its read waits for a byte; closing the gate ends the tasks
+    still waiting there with an error."""
+
+    def __init__(self, path: Path) -> None:
+        os.mkfifo(path)
+        self.path = str(path)
+        self._fd = os.open(path, os.O_RDWR)
+
+    def let_through(self, n: int = 1) -> None:
+        os.write(self._fd, b"x" * n)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 def stop(pool: ProcessPool, timeout: float = WAIT) -> bool:
     """terminate() and join(), bounded: a pool that hangs fails its test
     instead of hanging the run. False when it did not stop in time."""
@@ -130,6 +162,13 @@ def pool(make_pool: Callable[..., ProcessPool]) -> ProcessPool:
 @pytest.fixture
 def events(pool: ProcessPool) -> Recorder:
     return Recorder(pool)
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Gate]:
+    held = Gate(tmp_path / "gate")
+    yield held
+    held.close()
 
 
 def warmed_up(make_pool: Callable[..., ProcessPool], **options: Any) -> tuple[ProcessPool, Recorder]:
@@ -363,6 +402,13 @@ def test_a_task_that_cannot_be_pickled_is_refused_at_submit(pool: ProcessPool, e
     with pytest.raises(TypeError, match="module-level function"):
         pool.map(lambda x: x, [1, 2])
 
+    def local_function(x: int) -> int:
+        return x
+
+    with pytest.raises(TypeError, match=r"local_function cannot be sent to a worker process") as bad:
+        pool.submit(local_function, 1)
+    assert "A process pool needs a module-level function" in str(bad.value)
+
     assert not events.of_kind(E.TASK_SUBMITTED)
     assert pool.stats().submitted == 0
     assert pool.submit(process_tasks.add, 1, 2).result(timeout=WAIT) == 3
@@ -563,6 +609,30 @@ def test_a_retried_task_succeeds_on_its_second_attempt(
     assert events.task_kinds(second.id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_DONE]
 
 
+def test_a_task_retried_after_its_timeout_shows_each_attempt_as_events(
+    pool: ProcessPool, events: Recorder, tmp_path: Path
+) -> None:
+    future = pool.schedule(
+        process_tasks.hang_first_attempt, (str(tmp_path / "marker"),), timeout=0.3, retries=1
+    )
+
+    assert future.result(timeout=WAIT) == 2
+
+    first, second = [e.payload for e in events.of_kind(E.TASK_SUBMITTED)]
+    assert (first.attempt, first.retry_of) == (1, None)
+    assert (second.attempt, second.retry_of) == (2, first.id)
+    assert future.task_id == second.id
+    timed_out = events.wait_for(E.TASK_FAILED, first.id).payload
+    assert isinstance(timed_out, TaskTimeout)
+    assert timed_out.seconds == 0.3
+    assert first.state is TaskState.FAILED and first.error is timed_out
+    assert events.task_kinds(first.id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_FAILED]
+    assert events.task_kinds(second.id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_DONE]
+    # The first attempt's worker was killed; the second ran on another process.
+    killed = events.wait_for(E.TASK_STARTED, first.id).worker_id
+    assert events.wait_for(E.WORKER_EXITED, worker_id=killed)
+
+
 # --------------------------------------------------------------- progress
 
 
@@ -583,6 +653,29 @@ def test_progress_reported_in_the_child_arrives_as_events(pool: ProcessPool, eve
 
 
 # --------------------------------------------------------------- prefetch
+
+
+def test_short_tasks_are_sent_ahead_to_the_child_in_batches(
+    make_pool: Callable[..., ProcessPool], gate: Gate
+) -> None:
+    # The pipe is kept full: while the child runs one task, the next ones are
+    # already on their way to it (handed to the worker, still QUEUED), rather
+    # than one round trip per task. With PREFETCH == 1 none would be.
+    pool, events = warmed_up(make_pool)
+    [worker_id] = worker_pids(pool, count=1)
+    pool.pause()
+    held = pool.submit(process_tasks.wait_at_gate, gate.path)
+    rest = [pool.submit(process_tasks.add, i, 1) for i in range(40)]
+    pool.resume()
+    events.wait_for(E.TASK_PROGRESS, held.task_id)  # it runs in the child, at the gate
+
+    sent_ahead = [f for f in rest if f.task.state is TaskState.QUEUED and f.task.worker_id == worker_id]
+    assert len(sent_ahead) >= 8, f"only {len(sent_ahead)} tasks on their way behind the running one"
+    assert len(sent_ahead) <= process_pool.PREFETCH - 1
+    assert sent_ahead == rest[: len(sent_ahead)]  # in order, from the front of the queue
+    gate.let_through()
+    assert [f.result(timeout=WAIT) for f in rest] == list(range(1, 41))
+    assert {events.wait_for(E.TASK_DONE, f.task_id).worker_id for f in rest} == {worker_id}
 
 
 def test_a_short_tasks_result_is_not_held_back_by_a_long_task_behind_it(
@@ -640,6 +733,41 @@ def test_add_workers_starts_more_processes_that_take_tasks(pool: ProcessPool, ev
     assert {e.worker_id for e in events.of_kind(E.TASK_STARTED)} == set(after)
 
 
+def test_worker_started_carries_the_pid_of_the_workers_process(pool: ProcessPool, events: Recorder) -> None:
+    [added] = pool.add_workers(1)
+
+    started = events.wait_for(E.WORKER_STARTED, worker_id=added)
+
+    assert started.payload.id == added
+    assert started.payload.pid is not None
+    assert started.payload.pid != os.getpid()
+    assert not process_gone(started.payload.pid)
+    assert worker_pids(pool, count=3)[added] == started.payload.pid
+    assert events.worker_kinds(added)[0] is E.WORKER_STARTED
+
+
+def test_a_worker_process_that_dies_while_idle_is_replaced_at_once(
+    pool: ProcessPool, events: Recorder
+) -> None:
+    pids = worker_pids(pool)
+    victim, victim_pid = next(iter(pids.items()))
+
+    os.kill(victim_pid, signal.SIGKILL)
+
+    # No task needed to notice: the parked serving thread watches the sentinel.
+    exited = events.wait_for(E.WORKER_EXITED, worker_id=victim)
+    assert victim not in {w.id for w in pool.workers if w.state is not WorkerState.EXITED}
+    replacement = events.wait_for(E.WORKER_STARTED, after=exited)
+    assert replacement.worker_id not in pids
+    assert replacement.payload.pid not in (None, victim_pid)
+    after = worker_pids(pool, gone=frozenset({victim_pid}))
+    assert set(after) == (set(pids) - {victim}) | {replacement.worker_id}
+    assert pool.stats().workers == 2
+    assert not events.of_kind(E.TASK_SUBMITTED)
+    futures = [pool.submit(process_tasks.pid) for _ in range(6)]
+    assert {f.result(timeout=WAIT) for f in futures} <= set(after.values())
+
+
 def test_dismiss_workers_takes_idle_workers_first_and_at_once(pool: ProcessPool, events: Recorder) -> None:
     pids = worker_pids(pool)
     busy = pool.submit(process_tasks.sleep_for, 1.5)
@@ -656,6 +784,38 @@ def test_dismiss_workers_takes_idle_workers_first_and_at_once(pool: ProcessPool,
     assert dismissed not in {w.id for w in pool.workers}
     assert pool.stats().workers == 1
     assert busy.result(timeout=WAIT) == 1.5
+
+
+def test_dismissed_busy_workers_finish_their_task_then_leave(
+    pool: ProcessPool, events: Recorder, gate: Gate
+) -> None:
+    pids = worker_pids(pool)
+    busy = [pool.submit(process_tasks.wait_at_gate, gate.path, i) for i in range(2)]
+    for future in busy:
+        events.wait_for(E.TASK_PROGRESS, future.task_id)  # both run, at the gate
+    waiting = pool.submit(process_tasks.add, 1, 1)
+
+    dismissed = pool.dismiss_workers(2)
+
+    assert sorted(dismissed) == sorted(pids)
+    assert pool.stats().workers == 0
+    infos = {w.id: w for w in pool.workers}
+    assert {i: infos[i].state for i in dismissed} == {i: WorkerState.DISMISSED for i in dismissed}
+    assert {infos[i].task_id for i in dismissed} == {f.task_id for f in busy}
+    assert not events.of_kind(E.WORKER_EXITED)
+    gate.let_through(2)
+    assert sorted(f.result(timeout=WAIT) for f in busy) == [0, 1]  # finished, not killed
+    for future in busy:
+        done = events.wait_for(E.TASK_DONE, future.task_id)
+        exited = events.wait_for(E.WORKER_EXITED, worker_id=done.worker_id)
+        assert exited.seq > done.seq
+    assert sorted(pool.join_dismissed(timeout=WAIT)) == sorted(dismissed)
+    assert all(process_gone(pid) for pid in pids.values())
+    # A dismissed worker takes no other task: the queued one waits for a new worker.
+    assert waiting.task.state is TaskState.QUEUED
+    [added] = pool.add_workers(1)
+    assert waiting.result(timeout=WAIT) == 2
+    assert events.wait_for(E.TASK_DONE, waiting.task_id).worker_id == added
 
 
 def test_force_dismissing_a_busy_worker_cancels_its_task_and_ends_its_process(
@@ -852,6 +1012,57 @@ def test_shutdown_runs_what_is_queued_and_leaves_no_worker_process(pool: Process
     assert [f.result(timeout=0) for f in futures] == list(range(1, 11))
     assert [pid for pid in pids.values() if not process_gone(pid)] == []
     assert pool.workers == []
+
+
+def test_queued_tasks_run_after_shutdown_while_workers_time_out(
+    make_pool: Callable[..., ProcessPool],
+) -> None:
+    # Workers killed for a time-out after shutdown are replaced while tasks wait.
+    pool = make_pool(2, task_timeout=0.5)
+    slow = [pool.submit(process_tasks.sleep_for, 5) for _ in range(2)]
+    short = [pool.submit(process_tasks.sleep_for, 0.1) for _ in range(3)]
+
+    assert shut_down(pool), "shutdown(wait=True) did not return"
+
+    for future in slow:
+        assert isinstance(future.exception(timeout=0), TaskTimeout)
+    assert [f.result(timeout=0) for f in short] == [0.1] * 3
+    assert pool.workers == []
+
+
+def test_queued_tasks_run_after_shutdown_when_the_only_worker_dies(
+    make_pool: Callable[..., ProcessPool],
+) -> None:
+    pool = make_pool(1)
+    doomed = pool.submit(process_tasks.die_by_sigkill)
+    rest = [pool.submit(process_tasks.add, i, 1) for i in range(5)]
+
+    assert shut_down(pool), "shutdown(wait=True) did not return"
+
+    assert isinstance(doomed.exception(timeout=0), WorkerLost)
+    assert [f.result(timeout=0) for f in rest] == [1, 2, 3, 4, 5]
+    assert pool.workers == []
+
+
+def test_a_closed_pool_with_no_worker_left_cancels_what_is_queued(
+    make_pool: Callable[..., ProcessPool], gate: Gate
+) -> None:
+    pool = make_pool(1)
+    events = Recorder(pool)
+    busy = pool.submit(process_tasks.wait_at_gate, gate.path, "done")
+    events.wait_for(E.TASK_PROGRESS, busy.task_id)
+    queued = [pool.submit(process_tasks.add, i, 1) for i in range(3)]
+    pool.close()
+
+    [worker_id] = pool.dismiss_workers(1)  # busy: it leaves after its task, takes no other
+
+    for future in queued:
+        assert future.cancelled()
+        assert "no worker left" in future.task.error.message
+    gate.let_through()
+    assert busy.result(timeout=WAIT) == "done"
+    assert shut_down(pool)
+    assert events.worker_kinds(worker_id)[-2:] == [E.WORKER_EXITED, E.WORKER_JOINED]
 
 
 def test_terminate_kills_running_tasks_and_leaves_no_worker_process(
