@@ -5,6 +5,11 @@ that cannot be.
 the command line) can stream files into a pool while a large folder is still
 being walked, and count as it goes. Nothing here opens a file: special files
 (a FIFO would block a reader) are recognised from ``lstat``/``stat`` alone.
+
+A job's outputs must not come back as its inputs: the output folder is not
+walked into when a walk meets it (it is recognised by device and inode, so
+a link or another spelling of it is skipped too), and the temporary files
+outputs are written to (``.<name>.….part``) are never taken from a folder.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["Rejected", "expand_paths"]
+from .processors.outputs import is_temporary_name
+
+__all__ = ["InputScope", "Rejected", "expand_paths"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +34,33 @@ class Rejected:
     reason: str
 
 
+def _wanted(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """A file found in a folder is taken when its name matches one
+    ``include`` pattern and no ``exclude`` one, and it is not an output
+    being written."""
+    return (
+        any(fnmatch.fnmatch(name, p) for p in include)
+        and not any(fnmatch.fnmatch(name, p) for p in exclude)
+        and not is_temporary_name(name)
+    )
+
+
+def _identity(path: str | os.PathLike[str] | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def expand_paths(
     paths: Iterable[str | os.PathLike[str]],
     include: Iterable[str] = ("*",),
     exclude: Iterable[str] = (),
     follow_symlinks: bool = False,
+    out_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[str | Rejected]:
     """Yield each regular file under ``paths`` once (folders recursively), or
     a ``Rejected`` for a path that cannot be processed.
@@ -41,15 +70,16 @@ def expand_paths(
     Symlinks to files are followed; symlinks to folders only with
     ``follow_symlinks`` (and then a loop is reported, never walked twice).
     Duplicates -- the same file named twice, or reached twice -- are yielded
-    once."""
+    once. ``out_dir``, the folder outputs go to, is skipped when a walk
+    reaches it (named itself, it is walked: it was listed before any output
+    of this walk reached it)."""
     include, exclude = tuple(include), tuple(exclude)
     seen_files: set[tuple[int, int]] = set()
     seen_dirs: set[tuple[int, int]] = set()
+    skipped_dir = _identity(out_dir)
 
     def wanted(name: str) -> bool:
-        return any(fnmatch.fnmatch(name, p) for p in include) and not any(
-            fnmatch.fnmatch(name, p) for p in exclude
-        )
+        return _wanted(name, include, exclude)
 
     def visit(path: str, named: bool) -> Iterator[str | Rejected]:
         """``named``: the user gave this path itself, so a file is taken
@@ -82,6 +112,8 @@ def expand_paths(
             if stat.S_ISLNK(link.st_mode) and not follow_symlinks and not named:
                 return  # a link to a folder inside a folder: skipped unless asked
             key = (info.st_dev, info.st_ino)
+            if key == skipped_dir and not named:
+                return  # the output folder: its files are this job's outputs
             if key in seen_dirs:
                 if stat.S_ISLNK(link.st_mode):
                     yield Rejected(path, "is a symbolic link loop (leads back to a folder already walked)")
@@ -132,6 +164,63 @@ def expand_paths(
 
     for path in paths:
         yield from visit(os.fspath(path), named=True)
+
+
+class InputScope:
+    """Which existing files a scan of ``paths`` takes (``includes``), without
+    walking it: a job asks before an output replaces a file, so that an
+    output never replaces another of its inputs, found yet or not.
+
+    It answers as ``expand_paths`` with the same arguments would, or says
+    yes where unsure (a folder is matched by its real path and by the path
+    as named, whether or not symbolic links would be followed): refusing an
+    overwrite is the safe mistake. The named paths are looked at once, here."""
+
+    def __init__(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        include: Iterable[str] = ("*",),
+        exclude: Iterable[str] = (),
+        out_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._include, self._exclude = tuple(include), tuple(exclude)
+        self._files: set[tuple[int, int]] = set()
+        self._folders: list[tuple[str, str]] = []  # (as named, real), absolute
+        self._out_dir = _identity(out_dir)
+        for path in paths:
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                named = os.path.abspath(path)
+                self._folders.append((named, os.path.realpath(named)))
+            else:
+                self._files.add((info.st_dev, info.st_ino))
+
+    def includes(self, path: str) -> bool:
+        """True when a scan would take the existing file ``path``."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        if (info.st_dev, info.st_ino) in self._files:
+            return True
+        if not stat.S_ISREG(info.st_mode) or not _wanted(
+            os.path.basename(path), self._include, self._exclude
+        ):
+            return False
+        folder = os.path.dirname(os.path.abspath(path))
+        real = os.path.realpath(folder)
+        for named, named_real in self._folders:
+            if folder == named or real == named_real:
+                return True  # directly in a named folder, which is walked
+            inside = folder.startswith(os.path.join(named, "")) or real.startswith(
+                os.path.join(named_real, "")
+            )
+            if inside and _identity(folder) != self._out_dir:
+                return True  # in a folder under it; the output folder is not walked
+        return False
 
 
 def _kind(mode: int) -> str:

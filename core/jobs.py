@@ -39,10 +39,11 @@ from typing import Any, Protocol
 
 from .callables import resolve_callable
 from .errors import PoolClosed, QueueFull, TaskCancelled, UnknownTask
-from .expand import Rejected, expand_paths
+from .expand import InputScope, Rejected, expand_paths
 from .pool import Pool
 from .processors import command, python_call
-from .processors.base import Processor
+from .processors.base import OutputError, Processor
+from .processors.outputs import remove_leftovers
 from .task import Task, TaskFuture, TaskState
 
 __all__ = [
@@ -445,6 +446,25 @@ def _post_finished(inbox: queue.SimpleQueue[tuple[Any, ...]], row: InputRow, fut
     inbox.put((_FINISHED, row, future))
 
 
+def _remove_leftovers(spec: JobSpec, path: str, future: TaskFuture) -> None:
+    """A done-callback (on a pool thread), before the owner hears of the end:
+    an attempt that did not end DONE, or a DONE one after such an attempt,
+    may follow one that was killed while it wrote its output (a process
+    pool kills a task past its time-out, or cancelled); remove what it left.
+    A clean first success, the common case, costs nothing."""
+    task = future.task
+    if task is None or (task.attempt == 1 and task.started_at is None):
+        return  # it never ran
+    if task.attempt == 1 and not future.cancelled() and future.exception() is None:
+        return
+    planned = spec.processor.planned_output
+    assert planned is not None
+    try:
+        remove_leftovers(os.path.dirname(planned(path, **spec.options)), path)
+    except (OSError, ValueError):
+        pass  # a name that makes no output: nothing was written for it
+
+
 _HALTED_NOTE = "not run: the batch was halted"
 _CANCELLED_NOTE = "not run: the job was cancelled"
 #: A budgeted poll looks at the clock every this many messages.
@@ -525,6 +545,7 @@ class Job:
         """Feeder thread: expand the paths and queue each file as it is found."""
         put, why, recorder = self._inbox.put, None, self.recorder
         try:
+            scope = self._overwrite_scope()
             for count, item in enumerate(self._inputs(), 1):
                 if stop.is_set():
                     break
@@ -536,13 +557,17 @@ class Job:
                         recorder.reject(item.path, item.reason, item.path)
                     continue
                 row = InputRow(item, InputState.QUEUED)
-                try:
-                    future = self._with_room(stop, functools.partial(self._schedule, item))
-                except PoolClosed:
-                    raise
-                except Exception as exc:  # a task the pool refused (say, options that do not pickle)
+                error = self._refusal(item, scope) if scope is not None else None
+                if error is None:
+                    try:
+                        future = self._with_room(stop, functools.partial(self._schedule, item))
+                    except PoolClosed:
+                        raise
+                    except Exception as exc:  # a task the pool refused (say, options that do not pickle)
+                        error = f"could not be queued: {type(exc).__name__}: {exc}"
+                if error is not None:
                     row.state = InputState.FAILED
-                    row.error = f"could not be queued: {type(exc).__name__}: {exc}"
+                    row.error = error
                     put((_ROW, row))
                     if recorder is not None:
                         recorder.reject(item, row.error, item)
@@ -562,19 +587,47 @@ class Job:
         finally:
             put((_FEED_ENDED, why))
 
+    def _overwrite_scope(self) -> InputScope | None:
+        """What this job's scan takes, when its outputs may replace files."""
+        spec = self.spec
+        if not spec.options.get("overwrite") or spec.processor.planned_output is None:
+            return None
+        return InputScope(spec.paths, spec.include, spec.exclude, spec.options.get("out_dir"))
+
+    def _refusal(self, path: str, scope: InputScope) -> str | None:
+        """Why ``path`` must not run: with "overwrite" on, its output would
+        replace another input of this batch (inputs ``a.txt`` and
+        ``a.txt.gz`` compressed into their own folder). None: it may run."""
+        planned = self.spec.processor.planned_output
+        assert planned is not None
+        try:
+            target = planned(path, **self.spec.options)
+            if os.path.samefile(target, path) or not scope.includes(target):
+                return None
+        except (OSError, ValueError):
+            return None  # no such output yet (or none at all): nothing to replace
+        return str(
+            OutputError(
+                target,
+                'it is another input of this batch, which "overwrite" would replace; '
+                "choose an output folder outside the inputs",
+            )
+        )
+
     def _inputs(self) -> Iterable[str | Rejected]:
         """The files to queue (and the paths rejected): a scan of the spec's
-        paths, or what a resume asks for."""
+        paths, or what a resume asks for. The output folder is not walked."""
         spec, resume = self.spec, self.resume
+        out_dir = spec.options.get("out_dir")
         if resume is None:
-            yield from expand_paths(spec.paths, spec.include, spec.exclude, spec.follow_symlinks)
+            yield from expand_paths(spec.paths, spec.include, spec.exclude, spec.follow_symlinks, out_dir)
             return
         # Named one by one, each is checked again: it may have gone since.
-        yield from expand_paths(resume.again, follow_symlinks=spec.follow_symlinks)
+        yield from expand_paths(resume.again, follow_symlinks=spec.follow_symlinks, out_dir=out_dir)
         if not resume.walk:
             return
         skip = resume.known.union(resume.again)
-        for item in expand_paths(spec.paths, spec.include, spec.exclude, spec.follow_symlinks):
+        for item in expand_paths(spec.paths, spec.include, spec.exclude, spec.follow_symlinks, out_dir):
             if (item.path if isinstance(item, Rejected) else item) not in skip:
                 yield item
 
@@ -594,6 +647,8 @@ class Job:
     def _report_when_done(self, row: InputRow, future: TaskFuture) -> None:
         # Called after the message that announced the row or its new attempt,
         # so a FINISHED message can never overtake it.
+        if self.spec.processor.planned_output is not None:
+            future.add_done_callback(functools.partial(_remove_leftovers, self.spec, row.input))
         future.add_done_callback(functools.partial(_post_finished, self._inbox, row))
 
     def _resubmit(self, rows: list[InputRow], stop: threading.Event) -> None:

@@ -163,6 +163,8 @@ class ThreadPool(Pool):
         assert task.timeout is not None
         error = TaskTimeout(task.timeout)
         if self._end(task, False, error, worker):
+            # Its thread runs on: asked to stop, a processor leaves its output unwritten.
+            task.cancel_requested = True
             self._abandon(worker)
             self._after_end(task, False, error, error)  # may queue a retry ...
             with self._lock:

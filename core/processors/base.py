@@ -77,6 +77,12 @@ class Processor:
     needs_content: bool = True
     #: True when the function takes options beyond those listed (``python``)
     extra_options: bool = False
+    #: For a processor that writes one output per input: ``planned_output(path,
+    #: **options)``, where that output goes before any numbering. A job uses
+    #: it to refuse, with "overwrite" on, an output that would replace another
+    #: of its inputs, and to remove what a killed attempt left behind (see
+    #: ``outputs.remove_leftovers``).
+    planned_output: Callable[..., str] | None = None
 
     def defaults(self) -> dict[str, Any]:
         return {option.name: option.default for option in self.options}

@@ -6,16 +6,34 @@ placeholders are filled in, so a file name can never add, split or quote
 arguments: ``x; rm -rf ~.txt`` reaches the program as one argument and no
 shell ever sees it. Placeholders: ``{path} {name} {stem} {suffix} {parent}
 {out_dir}``; ``{{`` and ``}}`` stand for literal braces.
+
+A command never outlives its task:
+
+- it runs in a session (and process group) of its own, and a cancel or a
+  time-out kills that whole group, grandchildren included;
+- on Linux it also gets ``PR_SET_PDEATHSIG`` (SIGKILL), so when the worker
+  process that started it dies -- a process pool kills a worker whose task
+  ran past its time-out or was cancelled, and a worker dies with its pool --
+  the kernel kills the command too. (That signal reaches the command itself,
+  not programs it started: those go with the group kill above, which needs a
+  living worker.)
+
+Its output is read as it comes and only the last ``TAIL`` characters of
+each stream are kept, so a command that writes gigabytes costs no memory.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import selectors
 import shlex
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import TaskCancelled
@@ -65,18 +83,95 @@ def build_command(template: str, path: str, out_dir: str | None = None) -> list[
     return [_FIELD.sub(fill, part) for part in parts]
 
 
-def _tail(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")[-TAIL:]
+class _Tail:
+    """The end of one output stream: at most ``4 * TAIL`` bytes are kept
+    (a UTF-8 character takes up to four)."""
+
+    __slots__ = ("data",)
+    LIMIT = 4 * TAIL
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > 2 * self.LIMIT:
+            del self.data[: -self.LIMIT]
+
+    def text(self) -> str:
+        return bytes(self.data[-self.LIMIT :]).decode("utf-8", errors="replace")[-TAIL:]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # here, not at the top: a job that runs no command need not load it
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+    prctl.restype = ctypes.c_int
+    return prctl  # type: ignore[no-any-return]
+
+
+def _die_with_parent(prctl: Callable[..., int], parent: int) -> None:
+    """In the child, between fork and exec: be killed when the thread that
+    started us ends (it waits for us, so only when its process dies). If the
+    parent died before the call, nobody would send the signal: go now."""
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
     # The program runs in a session of its own: kill its whole process group,
     # so a grandchild holding the pipes open cannot keep us waiting.
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    return process.communicate()
+    process.wait()
+
+
+def _follow(child: subprocess.Popen[bytes], command: list[str], timeout: float | None) -> tuple[_Tail, _Tail]:
+    """Read the program's output until it ends (keeping the tails), stopping
+    it when the task is cancelled or the time-out passes."""
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    stdout, stderr = _Tail(), _Tail()
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ, stdout)  # type: ignore[arg-type]
+        selector.register(child.stderr, selectors.EVENT_READ, stderr)  # type: ignore[arg-type]
+        while True:
+            if selector.get_map():
+                for key, _ in selector.select(_POLL_SECONDS):
+                    chunk = os.read(key.fd, 1 << 16)
+                    if chunk:
+                        key.data.add(chunk)
+                    else:
+                        selector.unregister(key.fileobj)
+            else:  # both streams ended; the program may not have
+                try:
+                    child.wait(_POLL_SECONDS)
+                    return stdout, stderr
+                except subprocess.TimeoutExpired:
+                    pass
+            if cancel_requested():
+                _stop(child)
+                raise TaskCancelled("the command was stopped because the task was cancelled")
+            if deadline is not None and time.monotonic() >= deadline:
+                _stop(child)
+                raise CommandFailed(
+                    command,
+                    None,
+                    stderr.text(),
+                    f"ran longer than its time-out of {timeout:g} s and was stopped",
+                )
 
 
 def process(
@@ -92,8 +187,9 @@ def process(
         raise ValueError('the command processor needs the option "template", e.g. "cp {path} {out_dir}"')
     check_input(path, PROCESSOR)
     command = build_command(template, path, out_dir)
+    prctl = _prctl()
     try:
-        # Popen with a polling wait rather than subprocess.run: the same
+        # Popen and a reading loop rather than subprocess.run: the same
         # arguments and no shell, but a cancelled task can stop the program.
         child = subprocess.Popen(
             command,
@@ -102,6 +198,9 @@ def process(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            # It runs between fork and exec, in a copy of a process full of
+            # threads: it does no more than a prctl and a getppid.
+            preexec_fn=functools.partial(_die_with_parent, prctl, os.getpid()) if prctl else None,
         )
     except FileNotFoundError:
         raise CommandFailed(command, None, "", "was not found (is it installed and on PATH?)") from None
@@ -109,33 +208,21 @@ def process(
         raise CommandFailed(command, None, "", "cannot be run: permission denied") from None
     except OSError as exc:
         raise CommandFailed(command, None, "", f"cannot be started: {exc.strerror or exc}") from None
-    deadline = time.monotonic() + timeout if timeout is not None else None
     with child:
-        while True:
-            try:
-                stdout, stderr = child.communicate(timeout=_POLL_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            if cancel_requested():
+        try:
+            stdout, stderr = _follow(child, command, timeout)
+        except BaseException:
+            if child.returncode is None:  # an interrupt too must not leave the program running
                 _stop(child)
-                raise TaskCancelled("the command was stopped because the task was cancelled")
-            if deadline is not None and time.monotonic() >= deadline:
-                stdout, stderr = _stop(child)
-                raise CommandFailed(
-                    command,
-                    None,
-                    _tail(stderr),
-                    f"ran longer than its time-out of {timeout:g} s and was stopped",
-                )
+            raise
     if child.returncode != 0:
-        raise CommandFailed(command, child.returncode, _tail(stderr))
+        raise CommandFailed(command, child.returncode, stderr.text())
     return {
         "path": path,
         "command": command,
         "exit_code": 0,
-        "stdout_tail": _tail(stdout),
-        "stderr_tail": _tail(stderr),
+        "stdout_tail": stdout.text(),
+        "stderr_tail": stderr.text(),
     }
 
 

@@ -7,9 +7,14 @@ import os
 from typing import Any
 
 from .base import Option, Processor, check_input, open_input, read_blocks
-from .outputs import atomic_write, output_path
+from .outputs import atomic_write, output_folder, output_path
 
-__all__ = ["PROCESSOR", "process"]
+__all__ = ["PROCESSOR", "planned_output", "process"]
+
+
+def planned_output(path: str, out_dir: str | None = None, **_options: Any) -> str:
+    """``<name>.gz`` in ``out_dir`` (by default the input's folder)."""
+    return os.path.join(output_folder(path, out_dir), os.path.basename(path) + ".gz")
 
 
 def process(path: str, level: int = 6, out_dir: str | None = None, overwrite: bool = False) -> dict[str, Any]:
@@ -19,10 +24,10 @@ def process(path: str, level: int = 6, out_dir: str | None = None, overwrite: bo
     if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
         raise ValueError(f"the gzip level must be a whole number from 1 to 9, not {level!r}")
     info = check_input(path, PROCESSOR)
-    folder = out_dir if out_dir is not None else os.path.dirname(os.path.abspath(path))
-    target = output_path(folder, os.path.basename(path) + ".gz", overwrite, inputs=(path,))
+    folder, name = os.path.split(planned_output(path, out_dir))
+    target = output_path(folder, name, overwrite, inputs=(path,))
     size_in = 0
-    with open_input(path) as source, atomic_write(target, overwrite) as out:
+    with open_input(path) as source, atomic_write(target, overwrite, source=path) as out:
         with gzip.GzipFile(
             filename=os.path.basename(path),
             mode="wb",
@@ -54,4 +59,5 @@ PROCESSOR = Processor(
     ),
     pool="process",  # zlib compression is CPU-bound
     needs_content=False,
+    planned_output=planned_output,
 )

@@ -9,28 +9,48 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..task import report_progress
 from .base import InputError, Option, Processor, check_input, open_input, raise_if_cancelled
-from .outputs import atomic_write, output_path
+from .outputs import atomic_write, output_folder, output_path
 
-__all__ = ["FORMATS", "PROCESSOR", "process"]
+__all__ = ["FORMATS", "PROCESSOR", "planned_output", "process"]
 
 FORMATS = ("png", "jpeg", "webp")
 _EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+#: images of more pixels than this report their progress (decoded, resized, written)
+PROGRESS_PIXELS = 4_000_000
+#: EXIF orientations that turn the image a quarter (width and height swap)
+_QUARTER_TURNS = {5, 6, 7, 8}
+_ORIENTATION = 0x0112
 
 
-def _load(path: str, size: int) -> Image.Image:
-    """The decoded image, turned upright by its EXIF orientation; any
-    failure to read it is the input's fault."""
+def planned_output(path: str, format: str = "png", out_dir: str | None = None, **_options: Any) -> str:
+    """``<stem>.thumb.<ext>`` in ``out_dir`` (by default the input's folder)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join(output_folder(path, out_dir), f"{stem}.thumb.{_EXTENSIONS.get(format, format)}")
+
+
+def _load(path: str, size: int) -> tuple[Image.Image, tuple[int, int]]:
+    """The decoded image turned upright by its EXIF orientation, and its full
+    size as shown upright. The size is read as soon as the file is open:
+    ``draft`` makes a JPEG decode at a fraction of it. Any failure to read
+    the image is the input's fault."""
     with open_input(path) as handle:
         try:
             with warnings.catch_warnings():
                 # A decompression bomb *warning* becomes an error: a huge image is a bad input.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(handle) as image:
+                    width, height = image.size
+                    if image.getexif().get(_ORIENTATION) in _QUARTER_TURNS:
+                        width, height = height, width
+                    large = width * height > PROGRESS_PIXELS
                     image.draft("RGB", (size, size))  # JPEG decodes at a smaller scale: much faster
                     image.load()
+                    if large:
+                        report_progress(0.5, f"decoded {width}x{height}")
                     upright = ImageOps.exif_transpose(image)
-                    return upright if upright is not image else image.copy()
+                    return (upright if upright is not image else image.copy()), (width, height)
         except UnidentifiedImageError:
             raise InputError(path, "is not an image (Pillow does not recognise its format)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -71,23 +91,28 @@ def process(
 ) -> dict[str, Any]:
     """Write ``<stem>.thumb.<ext>`` no larger than ``size`` pixels on its long
     edge (smaller images are not enlarged). Returns ``{"path", "output",
-    "width", "height", "original_width", "original_height", "format"}``."""
+    "width", "height", "original_width", "original_height", "format"}``; the
+    original size is the full image's, upright (as the thumbnail is). An image
+    of more than ``PROGRESS_PIXELS`` reports its progress."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"the thumbnail size must be a whole number of pixels above 0, not {size!r}")
     if format not in FORMATS:
         raise ValueError(f"unknown thumbnail format {format!r}; choose one of {', '.join(FORMATS)}")
     check_input(path, PROCESSOR)
-    image = _load(path, size)
-    original = image.size
+    image, original = _load(path, size)
+    large = original[0] * original[1] > PROGRESS_PIXELS
     raise_if_cancelled()
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     image = _for_format(image, format)
-    folder = out_dir if out_dir is not None else os.path.dirname(os.path.abspath(path))
-    stem = os.path.splitext(os.path.basename(path))[0]
-    target = output_path(folder, f"{stem}.thumb.{_EXTENSIONS[format]}", overwrite, inputs=(path,))
+    if large:
+        report_progress(0.8, f"resized to {image.width}x{image.height}")
+    folder, name = os.path.split(planned_output(path, format, out_dir))
+    target = output_path(folder, name, overwrite, inputs=(path,))
     raise_if_cancelled()
-    with atomic_write(target, overwrite) as out:
+    with atomic_write(target, overwrite, source=path) as out:
         image.save(out.file, format=format.upper())
+    if large:
+        report_progress(1.0, "written")
     return {
         "path": path,
         "output": out.path,
@@ -111,4 +136,5 @@ PROCESSOR = Processor(
     ),
     pool="process",  # decoding and resampling are CPU-bound
     needs_content=True,
+    planned_output=planned_output,
 )

@@ -7,8 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from permission_probe import skip_unless_modes_are_enforced
 
-from core.expand import Rejected, expand_paths
+from core.expand import InputScope, Rejected, expand_paths
 
 
 def split(results):
@@ -73,8 +74,8 @@ def test_every_bad_path_is_reported_and_the_rest_still_comes(tree: Path) -> None
     assert "character device" in rejected["null"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any folder")
 def test_an_unreadable_folder_is_reported(tree: Path) -> None:
+    skip_unless_modes_are_enforced()
     locked = tree / "locked"
     locked.mkdir()
     locked.chmod(0)
@@ -119,3 +120,32 @@ def test_awkward_names_come_through_unchanged(tmp_path: Path) -> None:
 def test_it_streams(tree: Path) -> None:
     results = expand_paths([tree])
     assert next(results) == str(tree / "a.txt")  # before the rest of the tree is walked
+
+
+def test_the_output_folder_and_temporary_outputs_are_not_taken(tree: Path) -> None:
+    out = tree / "sub" / "out"
+    out.mkdir()
+    (out / "c.txt.gz").write_text("an output")
+    (tree / ".a.txt.gz.0123456789ab.x1y2z3.part").write_text("being written")
+    (tree / "sub" / "other").symlink_to(out, target_is_directory=True)
+    files, rejected = split(list(expand_paths([tree], out_dir=out, follow_symlinks=True)))
+    assert [os.path.relpath(f, tree) for f in files] == ["a.txt", "b.log", "sub/c.txt", "sub/deeper/d.txt"]
+    assert rejected == {}
+    # Named itself, the output folder is walked (it was listed before any output went in).
+    named, _ = split(list(expand_paths([out], out_dir=out)))
+    assert named == [str(out / "c.txt.gz")]
+
+
+def test_an_input_scope_answers_as_a_scan_would(tree: Path) -> None:
+    out = tree / "sub" / "out"
+    out.mkdir()
+    (out / "x.txt").write_text("an output")
+    (tree / "sub" / "c.txt.gz").write_text("an input too")
+    elsewhere = tree.parent / f"{tree.name}-elsewhere.txt"
+    elsewhere.write_text("named")
+    scope = InputScope([tree / "sub", elsewhere], include=["*.txt", "*.gz"], out_dir=out)
+    scanned = {f for f in expand_paths([tree / "sub", elsewhere], include=["*.txt", "*.gz"], out_dir=out)}
+    for path in [*tree.rglob("*"), elsewhere]:
+        if path.is_file():
+            assert scope.includes(str(path)) == (str(path) in scanned), path
+    assert not scope.includes(str(tree / "missing.txt"))

@@ -9,11 +9,18 @@ import os
 import pickle
 import stat
 import sys
+import threading
+import time
+import tracemalloc
 
+import psutil
 import pytest
+from job_test_tools import run_to_end
+from permission_probe import skip_unless_modes_are_enforced
 from PIL import Image
 
-from core import EventKind, ProcessPool, TaskCancelled, ThreadPool
+from core import EventKind, ProcessPool, TaskCancelled, TaskTimeout, ThreadPool
+from core.jobs import InputState, Job, make_spec
 from core.processors import (
     CommandFailed,
     InputError,
@@ -238,16 +245,60 @@ def test_thumbnail_keeps_the_aspect_ratio(tmp_path):
     assert result["output"] == str(tmp_path / "thumbs" / "wide.thumb.png")
 
 
+def is_red(pixel) -> bool:
+    red, green, blue = pixel[:3]
+    return red > 180 and green < 80 and blue < 80
+
+
 def test_thumbnail_honours_exif_orientation(tmp_path):
     path = os.fspath(tmp_path / "camera.jpg")
     image = Image.new("RGB", (400, 200), (10, 120, 200))
+    image.paste((230, 20, 20), (0, 0, 80, 80))  # a red marker in the stored top-left corner
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to show upright
-    image.save(path, exif=exif)
-    result = thumbnail.process(path, size=100, format="jpeg")
+    image.save(path, exif=exif, quality=95)
+    result = thumbnail.process(path, size=100, format="png")
     assert (result["width"], result["height"]) == (50, 100)
+    assert (result["original_width"], result["original_height"]) == (200, 400)  # upright, as shown
     with Image.open(result["output"]) as made:
-        assert made.size == (50, 100) and made.format == "JPEG"
+        assert made.size == (50, 100) and made.format == "PNG"
+        rgb = made.convert("RGB")
+        # Turned clockwise, the stored top-left corner shows top-right; the
+        # other way round it would show bottom-left.
+        assert is_red(rgb.getpixel((45, 5)))
+        assert not is_red(rgb.getpixel((5, 5))) and not is_red(rgb.getpixel((5, 95)))
+        assert not is_red(rgb.getpixel((45, 95)))
+
+
+def test_thumbnail_reports_the_size_of_the_original_not_of_its_draft(tmp_path):
+    path = os.fspath(tmp_path / "big.jpg")
+    Image.new("RGB", (2400, 1200), (90, 30, 160)).save(path)
+    result = thumbnail.process(path, size=100)
+    assert (result["original_width"], result["original_height"]) == (2400, 1200)
+    assert (result["width"], result["height"]) == (100, 50)
+
+
+def test_thumbnail_of_a_large_image_reports_progress(tmp_path):
+    path = os.fspath(tmp_path / "large.png")
+    Image.new("RGB", (2500, 2000), (5, 90, 40)).save(path)  # 5 megapixels
+    small = os.fspath(tmp_path / "small.png")
+    Image.new("RGB", (200, 100)).save(small)
+    reported: dict[int, list] = {}
+    with ThreadPool(workers=1) as pool:
+        pool.events.subscribe(
+            lambda event: (
+                reported.setdefault(event.task_id, []).append(event.payload)
+                if event.kind == EventKind.TASK_PROGRESS
+                else None
+            )
+        )
+        large_task = pool.schedule(thumbnail.process, (path,), {"size": 64})
+        small_task = pool.schedule(thumbnail.process, (small,), {"size": 64})
+        large_task.result(timeout=60)
+        small_task.result(timeout=60)
+    fractions = [payload[0] for payload in reported[large_task.task_id]]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) >= 3
+    assert small_task.task_id not in reported
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
@@ -298,17 +349,23 @@ def test_build_command_fills_every_placeholder_and_escapes_braces(tmp_path):
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_command_passes_a_hostile_name_as_one_argument(tmp_path, monkeypatch, name):
-    canary = tmp_path / "canary"
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # a `rm -rf ~…` that ran anyway would hit a scratch folder
+    work = tmp_path / "work"
+    work.mkdir()
+    canary = work / "~.txt"  # what `x; rm -rf ~.txt`, run by a shell, would remove
     canary.write_bytes(b"alive")
-    path = write(os.path.join(tmp_path, name), b"x")
-    monkeypatch.chdir(tmp_path)  # a `touch pwned` that ran anyway would land here
+    path = write(os.path.join(work, name), b"x")
+    monkeypatch.chdir(work)  # a `touch pwned` that ran anyway would land here
     result = command.process(path, template="""sh -c 'printf "%s|%s\\n" "$#" "$1"' sh {path}""")
     assert result["stdout_tail"] == f"1|{path}\n".encode("utf-8", "surrogateescape").decode(
         "utf-8", "replace"
     )
     assert canary.read_bytes() == b"alive"
-    assert not (tmp_path / "pwned").exists()
-    assert sorted(os.listdir(tmp_path)) == sorted(["canary", name])
+    assert not (work / "pwned").exists()
+    assert sorted(os.listdir(work)) == sorted(["~.txt", name])
+    assert os.listdir(home) == []
 
 
 def test_command_with_a_hostile_name_copies_byte_for_byte(tmp_path):
@@ -344,6 +401,72 @@ def test_command_time_out_and_missing_program(tmp_path):
     assert caught.value.exit_code is None
     with pytest.raises(CommandFailed, match="was not found"):
         command.process(path, template="no-such-program-poolscope {path}")
+
+
+def test_command_output_is_followed_as_a_bounded_tail(tmp_path):
+    path = write(tmp_path / "a.txt", b"a")
+    template = "sh -c 'head -c 33554432 /dev/zero | tr \\\\0 x; echo; echo the-end; echo err-end >&2'"
+    tracemalloc.start()
+    try:
+        result = command.process(path, template=template)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result["stdout_tail"].endswith("x\nthe-end\n") and len(result["stdout_tail"]) == command.TAIL
+    assert result["stderr_tail"] == "err-end\n"
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB held for 32 MiB of output"
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_for_file(path, timeout: float = 30.0) -> str:
+    """The text a command wrote to ``path``, once it is there."""
+    deadline = time.monotonic() + timeout
+    while not (os.path.exists(path) and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+    return path.read_text().strip()
+
+
+def test_a_command_dies_with_the_worker_process_killed_at_its_time_out(tmp_path):
+    path = write(tmp_path / "a.txt", b"a")
+    pid_file = tmp_path / "pid"
+    # exec: the program that sleeps is the command itself, with the shell's pid
+    template = f"sh -c 'echo $$ > {pid_file}; exec sleep 60'"
+    with ProcessPool(workers=1) as pool:
+        future = pool.schedule(command.process, (path,), {"template": template}, timeout=1.0)
+        pid = int(wait_for_file(pid_file))
+        with pytest.raises(TaskTimeout):
+            future.result(timeout=30)
+    deadline = time.monotonic() + 10
+    while not pid_gone(pid):
+        assert time.monotonic() < deadline, f"the command (pid {pid}) outlived its killed worker"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("stop", ["cancel", "time-out"])
+def test_a_command_on_a_thread_pool_is_stopped_with_its_task(tmp_path, stop):
+    path = write(tmp_path / "a.txt", b"a")
+    pid_file = tmp_path / "pid"
+    template = f"sh -c 'sleep 60 & echo $! > {pid_file}; wait'"  # the sleep is a grandchild
+    with ThreadPool(workers=1) as pool:
+        future = pool.schedule(
+            command.process, (path,), {"template": template}, timeout=1.0 if stop == "time-out" else None
+        )
+        pid = int(wait_for_file(pid_file))
+        if stop == "cancel":
+            pool.cancel(future.task_id)
+        with pytest.raises((TaskCancelled, TaskTimeout)):
+            future.result(timeout=30)
+        deadline = time.monotonic() + 10
+        while not pid_gone(pid):
+            assert time.monotonic() < deadline, f"the command's child (pid {pid}) outlived its task"
+            time.sleep(0.02)
 
 
 # ---------------------------------------------------------------- python
@@ -423,8 +546,8 @@ BAD_INPUTS = {
 @pytest.mark.parametrize("kind", list(BAD_INPUTS))
 @pytest.mark.parametrize("name", list(PROCESSOR_CALLS))
 def test_every_processor_rejects_bad_inputs_with_a_clear_reason(tmp_path, kind, name):
-    if kind == "permission denied" and os.geteuid() == 0:
-        pytest.skip("root can read any file")
+    if kind == "permission denied":
+        skip_unless_modes_are_enforced()
     path = make_bad_input(kind, tmp_path)
     out = os.fspath(tmp_path / "out")
     with pytest.raises(InputError, match=BAD_INPUTS[kind]) as caught:
@@ -532,3 +655,104 @@ def test_processors_run_in_a_process_pool(tmp_path):
             missing.result(timeout=60)
     assert [s["digest"] for s in sums] == [hashlib.sha256(bytes([i]) * 1000).hexdigest() for i in range(4)]
     assert (thumb["width"], thumb["height"]) == (16, 8)
+
+
+# ---------------------------------------------------------------- output safety in jobs
+
+
+_writers: dict[str, threading.Thread] = {}
+
+
+def write_slowly(path: str, out_dir: str, seconds: float) -> dict:
+    """An output that takes a while and never looks for a cancel itself."""
+    _writers[path] = threading.current_thread()
+    with atomic_write(os.path.join(out_dir, "late.txt"), source=path) as out:
+        out.file.write(b"late")
+        time.sleep(seconds)
+    return {"output": out.path}
+
+
+def test_an_output_is_not_put_in_place_after_its_thread_task_timed_out(tmp_path):
+    path = write(tmp_path / "a.txt", b"a")
+    out = tmp_path / "out"
+    out.mkdir()
+    with ThreadPool(workers=1) as pool:
+        future = pool.schedule(write_slowly, (path, str(out), 0.6), timeout=0.2)
+        with pytest.raises(TaskTimeout):
+            future.result(timeout=30)
+        abandoned = _writers.pop(path)
+        deadline = time.monotonic() + 30
+        while abandoned.is_alive():
+            assert time.monotonic() < deadline, f"the late writer is still at it: {os.listdir(out)}"
+            time.sleep(0.02)
+    assert os.listdir(out) == []  # neither the output nor its temporary file
+
+
+def test_leftovers_are_removed_only_once_their_writer_is_gone(tmp_path):
+    source = write(tmp_path / "a.txt", b"a")
+    out = tmp_path / "out"
+    out.mkdir()
+    with atomic_write(str(out / "a.txt.gz"), source=source) as live:
+        assert outputs.remove_leftovers(str(out), source) == []  # its writer holds it
+        assert os.path.exists(live.temp_path)
+        assert outputs.is_temporary_name(os.path.basename(live.temp_path))
+    # A writer killed mid-write leaves its file, unlocked: derived from the folder and the input.
+    with atomic_write(str(out / "b.gz"), source=source) as dead:
+        orphan = dead.temp_path + ".copy.part"
+        os.link(dead.temp_path, orphan)
+    other = write(tmp_path / "b.txt", b"b")
+    with atomic_write(str(out / "c.gz"), source=other) as unrelated:
+        stranger = unrelated.temp_path + ".copy.part"
+        os.link(unrelated.temp_path, stranger)
+    assert outputs.remove_leftovers(str(out), source) == [orphan]
+    assert os.path.exists(stranger)  # another input's
+
+
+def test_a_killed_process_task_leaves_no_partial_output(tmp_path):
+    path = write(tmp_path / "big.bin", os.urandom(64 << 20))  # seconds of gzip -9
+    out = tmp_path / "out"
+    spec = make_spec(compress.PROCESSOR, [path], {"level": 9}, out_dir=str(out), timeout=0.5)
+    seen = []
+    with ProcessPool(workers=1) as pool:
+        job = Job(pool, spec)
+        job.start()
+        deadline = time.monotonic() + 60
+        while not job.finished:
+            assert time.monotonic() < deadline, job.progress()
+            job.poll(timeout=0.02)
+            seen.extend(name for name in os.listdir(out) if name.endswith(".part"))
+        job.close()
+    (row,) = job.rows
+    assert row.state is InputState.FAILED and "time-out" in row.error
+    assert seen, "the worker was not killed while it wrote (no temporary file was seen)"
+    assert os.listdir(out) == []
+
+
+def test_with_overwrite_an_output_never_replaces_another_input(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "a.txt", b"plain text\n" * 100)
+    earlier = gzip.compress(b"an input of its own")
+    write(folder / "a.txt.gz", earlier)
+    write(folder / "b.txt", b"b" * 100)
+    write(folder / "b.txt.gz", b"an earlier output, not an input: *.gz is excluded")
+    for paths, exclude in (([folder], ["*.gz"]), ([folder / "a.txt", folder / "a.txt.gz"], [])):
+        spec = make_spec(compress.PROCESSOR, paths, exclude=exclude, out_dir=str(folder), overwrite=True)
+        with ThreadPool(workers=2) as pool:
+            job = Job(pool, spec)
+            job.start()
+            run_to_end(job)
+            job.close()
+        rows = {os.path.basename(row.input): row for row in job.rows}
+        if exclude:
+            assert rows["b.txt"].state is InputState.DONE  # b.txt.gz is no input: it is replaced
+            assert gzip.decompress((folder / "b.txt.gz").read_bytes()) == b"b" * 100
+            assert rows["a.txt"].state is InputState.DONE  # nor is a.txt.gz, under this pattern
+            write(folder / "a.txt.gz", earlier)
+        else:
+            assert rows["a.txt"].state is InputState.FAILED
+            assert "another input of this batch" in rows["a.txt"].error
+            assert str(folder / "a.txt.gz") in rows["a.txt"].error
+            assert rows["a.txt.gz"].state is InputState.DONE
+            assert (folder / "a.txt.gz").read_bytes() == earlier
+            assert gzip.decompress((folder / "a.txt.gz.gz").read_bytes()) == earlier
