@@ -20,30 +20,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import itertools
+import math
 import os
-import queue
 import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import StoreError, StoreLocked, TaskError, UnknownRun
 from .events import Event, EventKind
-from .expand import Rejected, expand_paths
-from .pool import Pool
-from .process_pool import ProcessPool
+from .jobs import Job, JobProgress, JobSpec, Recorder, StopRule, make_spec, printable
 from .processors import registry
 from .processors.base import Option, Processor
+from .recorded_jobs import JobRun, ResumePlan, plan_resume, spec_of
 from .result_files import check_results_path, write_results
-from .store import Recording, RunRecord, RunState, Store, default_path, open_store
-from .task import Task
-from .thread_pool import ThreadPool
+from .store import RunRecord, RunState, Store, default_path
+
+if TYPE_CHECKING:
+    from .pool import Pool
+    from .task import Task
 
 __all__ = ["main"]
 
@@ -78,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pool", choices=["thread", "process"], help="default: the processor's own choice")
     run.add_argument("--workers", type=_at_least(1), help="default: 4 threads, or one process per CPU")
     run.add_argument("--out", metavar="DIR", help="output folder, for processors that write files")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-task time-out")
+    run.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="per-task time-out")
     run.add_argument("--retries", type=_at_least(0), help="re-run a failed task up to N times")
     run.add_argument("--halt-after", type=_at_least(1), metavar="N", help="stop after N failures")
     run.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching")
@@ -139,6 +137,16 @@ def _shown(path: Path) -> str:
     return "~" + text[len(home) :] if home != "/" and text.startswith(home + os.sep) else text
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _at_least(minimum: int):
     def parse(text: str) -> int:
         value = int(text)
@@ -172,33 +180,14 @@ def list_processors(out: TextIO) -> int:
 
 
 # ------------------------------------------------------------------ run
+#
+# One engine for the terminal and the window: a core.jobs.Job built by
+# make_spec, recorded by core.recorded_jobs. What is left here is the
+# terminal's share: parsing, a loop that polls the job, a progress line, the
+# summary, the results file and the job log.
 
-
-@dataclass
-class Job:
-    """What a run needs to run again: kept in the history as the run's arguments."""
-
-    processor: str
-    options: dict[str, Any]
-    pool: str
-    workers: int | None
-    timeout: float | None
-    retries: int
-    halt_after: int | None
-    include: list[str]
-    exclude: list[str]
-    follow_symlinks: bool
-    paths: list[str]
-    cwd: str
-
-    @classmethod
-    def from_record(cls, record: RunRecord) -> Job:
-        names = {field.name for field in dataclasses.fields(cls)}
-        if not names <= set(record.arguments):
-            raise ValueError(
-                f"run {record.id} was not started by poolscope run; resume it from the window instead"
-            )
-        return cls(**{name: record.arguments[name] for name in names})
+#: How long one poll of the job waits for news before the progress line is redrawn.
+POLL_SECONDS = 0.1
 
 
 class _Usage(Exception):
@@ -218,29 +207,16 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     # Files named on this command line are relative to here, even when a
     # resume moves to the folder its run started in.
     results = os.path.abspath(args.results) if args.results else None
-    joblog_path = os.path.abspath(args.joblog) if args.joblog else None
-    new = _new_job(args) if args.resume is None else None  # bad usage leaves no history file behind
-    store: Store | None = None
-    if not args.no_history:
-        store, note = open_store(args.db)
-        if note:
-            print(f"poolscope run: {note}", file=sys.stderr)
-    try:
-        if new is None:
-            if store is None:
-                print(f"poolscope run: cannot resume run {args.resume}: history is off", file=sys.stderr)
-                return 1
-            return _resume(args, store, out, results, joblog_path)
-        return _start(*new, store, out, results, joblog_path)
-    finally:
-        if store is not None:
-            store.close()
+    joblog = os.path.abspath(args.joblog) if args.joblog else None
+    if args.resume is not None:
+        return _resume(args, out, results, joblog)
+    return _start(args, out, results, joblog)
 
 
 def _check_usage(args: argparse.Namespace) -> None:
     if args.results:
         try:
-            check_results_path(args.results)
+            check_results_path(args.results, writable=True)
         except ValueError as exc:
             raise _Usage(f"--results: {exc}") from None
     if args.resume is None:
@@ -273,284 +249,258 @@ def _check_usage(args: argparse.Namespace) -> None:
         )
 
 
-def _new_job(args: argparse.Namespace) -> tuple[Job, Processor, dict[str, Any]]:
+def _new_spec(args: argparse.Namespace) -> tuple[JobSpec, str]:
+    """The job the command line asks for, checked as the window checks it,
+    and the kind of pool it runs on; bad usage raises ``_Usage``."""
     try:
         processor = registry.get(args.processor)
-        options = processor.resolve_options(_parse_options(processor, args.option, args.out))
+        options = _parse_options(processor, args.option)
+        out_dir = args.out or options.pop("out_dir", None)
+        overwrite = options.pop("overwrite", False)
+        spec = make_spec(
+            processor,
+            args.paths,
+            options,
+            out_dir=out_dir,
+            overwrite=bool(overwrite),
+            include=args.include,
+            exclude=args.exclude,
+            follow_symlinks=args.follow_symlinks,
+            timeout=args.timeout,
+            retries=args.retries or 0,
+            stop_rule=StopRule(max_failures=args.halt_after),
+            out_dir_required=False,  # a file processor writes next to each input
+        )
     except (KeyError, ValueError) as exc:
         raise _Usage(exc.args[0] if exc.args else exc) from None
-    job = Job(
-        processor=processor.name,
-        options=options,
-        pool=args.pool or processor.pool,
-        workers=args.workers,
-        timeout=args.timeout,
-        retries=args.retries or 0,
-        halt_after=args.halt_after,
-        include=args.include,
-        exclude=args.exclude,
-        follow_symlinks=args.follow_symlinks,
-        paths=args.paths,
-        cwd=os.getcwd(),
-    )
-    return job, processor, options
+    return spec, args.pool or processor.pool
 
 
-def _start(
-    job: Job,
-    processor: Processor,
-    options: dict[str, Any],
-    store: Store | None,
-    out: TextIO,
-    results: str | None,
-    joblog_path: str | None,
-) -> int:
-    run_id = None
-    if store is not None:
+def _parse_options(processor: Processor, pairs: list[str]) -> dict[str, Any]:
+    known = {option.name: option for option in processor.options}
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--option {pair!r} is not of the form KEY=VALUE")
+        option = known.get(key)
+        options[key] = _convert(processor, option, text) if option is not None else text
+    return options
+
+
+def _convert(processor: Processor, option: Option, text: str) -> Any:
+    where = f"option {option.name!r} of the {processor.name} processor"
+    try:
+        if option.kind == "int":
+            return int(text)
+        if option.kind == "float":
+            return float(text)
+    except ValueError:
+        kind = "a whole number" if option.kind == "int" else "a number"
+        raise ValueError(f"{where} must be {kind}, not {text!r}") from None
+    if option.kind == "bool":
+        if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
+            raise ValueError(f"{where} is true or false, not {text!r}")
+        return text.lower() in ("true", "yes", "1")
+    return text
+
+
+def _make_pool(kind: str, workers: int | None) -> Pool:
+    # Imported here: a run needs one kind of pool, not both.
+    if kind == "process":
+        from .process_pool import ProcessPool
+
+        return ProcessPool(workers=workers)
+    from .thread_pool import ThreadPool
+
+    return ThreadPool(workers=workers or 4)
+
+
+def _start(args: argparse.Namespace, out: TextIO, results: str | None, joblog: str | None) -> int:
+    spec, pool_kind = _new_spec(args)  # bad usage leaves no history file behind
+    # The workers start now, and get ready while the history opens.
+    pool = _make_pool(pool_kind, args.workers)
+    try:
+        store = None
+        if not args.no_history:
+            from .store import open_store
+
+            store, note = open_store(args.db)
+            if note:
+                print(f"poolscope run: {note}", file=sys.stderr)
         try:
-            run_id = store.begin_run(
-                title=f"{job.processor} over {', '.join(job.paths)}",
-                processor=job.processor,
-                options=options,
-                arguments=dataclasses.asdict(job),
+            job = Job(pool, spec)
+            recorded = None
+            if store is not None:
+                try:
+                    recorded = JobRun.begin(store, job, pool_kind, args.workers)
+                except (StoreError, ValueError) as exc:  # ValueError: options that JSON cannot hold
+                    print(f"poolscope run: history is off for this run: {exc}", file=sys.stderr)
+                else:
+                    print(f"run {recorded.run_id} started", file=out, flush=True)
+            interrupted = _follow(job, joblog, seqs={}, append=False)
+            return _report(job, recorded, interrupted, out, results, again=False)
+        finally:
+            if store is not None:
+                store.close()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _resume(args: argparse.Namespace, out: TextIO, results: str | None, joblog: str | None) -> int:
+    from .store import open_store
+
+    store, note = open_store(args.db)
+    if note:
+        print(f"poolscope run: {note}", file=sys.stderr)
+    if store is None:
+        print(f"poolscope run: cannot resume run {args.resume}: history is off", file=sys.stderr)
+        return 1
+    try:
+        plan = _plan(args, store)
+        workers = args.workers or plan.record.arguments.get("workers")
+        pool = _make_pool(plan.pool, workers)
+        try:
+            job = Job(pool, plan.spec, resume=plan.resume)
+            try:
+                recorded = JobRun.resume(store, plan, job)
+            except StoreError as exc:
+                print(f"poolscope run: cannot resume run {plan.record.id}: {exc}", file=sys.stderr)
+                return 1
+            record, resume = plan.record, plan.resume
+            print(
+                f"run {record.id} started (resuming: {len(resume.again)} of {record.total} inputs to run "
+                "again"
+                + (
+                    ", and the paths are walked again for inputs the run had not reached"
+                    if resume.walk
+                    else ""
+                )
+                + ")",
+                file=out,
+                flush=True,
             )
-        except (StoreError, ValueError) as exc:  # ValueError: options that JSON cannot hold
-            print(f"poolscope run: history is off for this run: {exc}", file=sys.stderr)
-        else:
-            print(f"run {run_id} started", file=out, flush=True)
-    inputs = _walk(job, known=set(), next_seq=1)
-    rows, state = _execute(job, processor, options, inputs, store, run_id, joblog_path, append_log=False)
+            seqs = {task.label: task.seq for task in store.tasks(record.id) if task.label is not None}
+            interrupted = _follow(job, joblog, seqs=seqs, append=True)
+            return _report(job, recorded, interrupted, out, results, again=True)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        store.close()
+
+
+def _plan(args: argparse.Namespace, store: Store) -> ResumePlan:
+    """The recorded run rebuilt, from the folder it ran in (its paths may be
+    relative to it), with what this command line changes."""
+    try:
+        record = store.run(args.resume)
+    except UnknownRun as exc:
+        raise _Usage(str(exc)) from None
+    cwd = record.arguments.get("cwd")
+    if cwd:
+        try:
+            os.chdir(cwd)
+        except OSError as exc:
+            raise _Usage(f"run {record.id} ran in {cwd}, which cannot be entered: {exc.strerror}") from None
+    changes = {
+        key: value
+        for key, value in (
+            ("timeout", args.timeout),
+            ("retries", args.retries),
+            ("halt_after", args.halt_after),
+        )
+        if value is not None
+    }
+    try:
+        plan = plan_resume(store, record.id, include_failed=args.retry_failed)
+        if changes:
+            changed = dataclasses.replace(plan.record, arguments={**plan.record.arguments, **changes})
+            plan = dataclasses.replace(plan, spec=spec_of(changed)[0])
+    except ValueError as exc:
+        raise _Usage(str(exc)) from None
+    return plan
+
+
+def _follow(job: Job, joblog_path: str | None, seqs: dict[str, int], append: bool) -> bool:
+    """Run the job to its end with a progress line (and the job log); True
+    when Ctrl+C cut it short. The pool is shut down on the way out, so every
+    event has been emitted before the run is ended."""
+    joblog = JobLog(joblog_path, append=append, seqs=seqs) if joblog_path else None
+    if joblog is not None:
+        joblog.watch(job)
+    progress = _Progress(sys.stderr)
+    interrupted = False
+    try:
+        job.start()
+        while not job.finished:
+            job.poll(timeout=POLL_SECONDS)
+            progress.update(job.progress())
+    except KeyboardInterrupt:
+        interrupted = True
+        job.pool.terminate()
+        print("\npoolscope run: interrupted", file=sys.stderr)
+    finally:
+        job.close()
+        job.pool.shutdown(wait=True, cancel_futures=True)
+        if joblog is not None:
+            joblog.close()
+    progress.finish()
+    if interrupted:
+        while job.poll():  # what ended while the pool stopped
+            pass
+    return interrupted
+
+
+def _report(
+    job: Job, recorded: JobRun | None, interrupted: bool, out: TextIO, results: str | None, again: bool
+) -> int:
+    """Write the results file, then the summary (every name printable, one
+    line each), then end the recorded run; the exit status."""
+    rows = job.records()
+    failed_to_write = False
+    if results:
+        try:
+            write_results(results, rows)
+        except OSError as exc:
+            failed_to_write = True
+            print(f"poolscope run: the results were not written to {results}: {exc}", file=sys.stderr)
     done = sum(row["state"] == "done" for row in rows)
     failed = len(rows) - done
-    if rows or state is not RunState.INTERRUPTED:
-        print(f"{done} done, {failed} failed, of {len(rows)} inputs", file=out)
+    if rows or not interrupted:
+        print(
+            f"{done} done, {failed} failed, of {len(rows)} inputs" + (" run again" if again else ""), file=out
+        )
+    if job.halted:
+        print(f"halted: {printable(job.halted)}", file=out)
     for row in rows:
         if row["state"] != "done":
-            print(f"  {row['state']}: {row['input']}: {row['error']}", file=out)
-    _finish(store, run_id, state, out)
-    if results:
-        write_results(results, rows)
+            print(f"  {row['state']}: {printable(row['input'])}: {printable(row['error'] or '')}", file=out)
+    final = _end(job, recorded, interrupted, out)
+    if failed_to_write:
+        return 1
+    if again:
+        return 0 if final is not None and final.total and final.done == final.total else 1
     return 0 if rows and not failed else 1
 
 
-def _resume(
-    args: argparse.Namespace, store: Store, out: TextIO, results: str | None, joblog_path: str | None
-) -> int:
-    try:
-        record = store.run(args.resume)
-        job = Job.from_record(record)
-        processor = registry.get(job.processor)
-        options = processor.resolve_options(job.options)
-    except UnknownRun as exc:
-        raise _Usage(str(exc)) from None
-    except (KeyError, ValueError) as exc:
-        raise _Usage(exc.args[0] if exc.args else exc) from None
-    try:
-        os.chdir(job.cwd)
-    except OSError as exc:
-        raise _Usage(f"run {record.id} ran in {job.cwd}, which cannot be entered: {exc.strerror}") from None
-    job.workers = args.workers or job.workers
-    job.timeout = args.timeout if args.timeout is not None else job.timeout
-    job.retries = args.retries if args.retries is not None else job.retries
-    job.halt_after = args.halt_after or job.halt_after
-    try:
-        record = store.resume_run(record.id)
-    except StoreError as exc:
-        print(f"poolscope run: cannot resume run {record.id}: {exc}", file=sys.stderr)
-        return 1
-    again = store.resumable(record.id, include_failed=args.retry_failed)
-    walk = not record.inputs_complete
-    inputs: Iterable[tuple[int, str | Rejected, str]] = [
-        (t.seq, t.input or t.label or "", t.label or "") for t in again
-    ]
-    if walk:
-        inputs = itertools.chain(inputs, _walk(job, known=store.labels(record.id), next_seq=record.total + 1))
-    print(
-        f"run {record.id} started (resuming: {len(again)} of {record.total} inputs to run again"
-        + (", and the paths are walked again for inputs the run had not reached" if walk else "")
-        + ")",
-        file=out,
-        flush=True,
-    )
-    rows, state = _execute(job, processor, options, inputs, store, record.id, joblog_path, append_log=True)
-    done = sum(row["state"] == "done" for row in rows)
-    if rows or state is not RunState.INTERRUPTED:
-        print(f"{done} done, {len(rows) - done} failed, of {len(rows)} inputs run again", file=out)
-    for row in rows:
-        if row["state"] != "done":
-            print(f"  {row['state']}: {row['input']}: {row['error']}", file=out)
-    final = _finish(store, record.id, state, out)
-    if results:
-        write_results(results, rows)
-    return 0 if final is not None and final.total and final.done == final.total else 1
-
-
-def _walk(job: Job, known: set[str], next_seq: int) -> Iterator[tuple[int, str | Rejected, str]]:
-    """(seq, input, label) for each input under the job's paths that is not
-    in ``known``, numbered from ``next_seq`` (the store numbers them the same
-    way, in the order they reach it)."""
-    for item in expand_paths(job.paths, job.include or ("*",), job.exclude, job.follow_symlinks):
-        label = item.path if isinstance(item, Rejected) else item
-        if label in known:
-            continue
-        yield next_seq, item, label
-        next_seq += 1
-
-
-def _finish(store: Store | None, run_id: int | None, state: RunState, out: TextIO) -> RunRecord | None:
-    if store is None or run_id is None:
+def _end(job: Job, recorded: JobRun | None, interrupted: bool, out: TextIO) -> RunRecord | None:
+    if recorded is None:
         return None
     try:
-        record = store.finish_run(run_id, state)
+        record = recorded.end(job, RunState.INTERRUPTED if interrupted else None)
     except StoreError as exc:
-        print(f"poolscope run: the history of run {run_id} may be incomplete: {exc}", file=sys.stderr)
+        print(
+            f"poolscope run: the history of run {recorded.run_id} may be incomplete: {exc}", file=sys.stderr
+        )
         return None
     print(
         f"run {record.id} {record.state}: {record.done} done, {record.failed} failed, "
         f"of {record.total} inputs",
         file=out,
     )
-    if store.dropped:
-        print(f"poolscope run: {store.dropped} events were not recorded", file=sys.stderr)
+    if recorded.store.dropped:
+        print(f"poolscope run: {recorded.store.dropped} events were not recorded", file=sys.stderr)
     return record
-
-
-def _execute(
-    job: Job,
-    processor: Processor,
-    options: dict[str, Any],
-    inputs: Iterable[tuple[int, str | Rejected, str]],
-    store: Store | None,
-    run_id: int | None,
-    joblog_path: str | None,
-    append_log: bool,
-) -> tuple[list[dict[str, Any]], RunState]:
-    """Run the inputs on a fresh pool, recorded and logged; (rows, how it ended)."""
-    pool: Pool = (
-        ProcessPool(workers=job.workers) if job.pool == "process" else ThreadPool(workers=job.workers or 4)
-    )
-    recording = None
-    joblog = None
-    rows: list[dict[str, Any]] = []
-    state = RunState.FINISHED
-    progress = _Progress(sys.stderr)
-    try:
-        if store is not None and run_id is not None:
-            try:
-                recording = store.attach(pool, run_id)
-            except StoreError as exc:
-                print(f"poolscope run: history is off for this run: {exc}", file=sys.stderr)
-        if joblog_path:
-            joblog = JobLog(joblog_path, append=append_log)
-            joblog.watch(pool)
-        rows, halted = _process(pool, processor, options, job, inputs, progress, recording, joblog)
-        if halted:
-            state = RunState.HALTED
-        elif recording is not None:
-            recording.inputs_complete()
-    except KeyboardInterrupt:
-        pool.terminate()
-        state = RunState.INTERRUPTED
-        print("\npoolscope run: interrupted", file=sys.stderr)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        if joblog is not None:
-            joblog.close()
-    progress.finish()
-    return rows, state
-
-
-def _parse_options(processor: Processor, pairs: list[str], out_dir: str | None) -> dict[str, Any]:
-    known = {option.name: option for option in processor.options}
-    options: dict[str, Any] = {}
-    if out_dir is not None and "out_dir" in known:
-        os.makedirs(out_dir, exist_ok=True)
-        options["out_dir"] = out_dir
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--option {pair!r} is not of the form KEY=VALUE")
-        option = known.get(key)
-        options[key] = _convert(option, text) if option is not None else text
-    return options
-
-
-def _convert(option: Option, text: str) -> Any:
-    if option.kind == "int":
-        return int(text)
-    if option.kind == "float":
-        return float(text)
-    if option.kind == "bool":
-        if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
-            raise ValueError(f"option {option.name!r} is true or false, not {text!r}")
-        return text.lower() in ("true", "yes", "1")
-    return text
-
-
-def _process(
-    pool: Pool,
-    processor: Processor,
-    options: dict[str, Any],
-    job: Job,
-    inputs: Iterable[tuple[int, str | Rejected, str]],
-    progress: _Progress,
-    recording: Recording | None,
-    joblog: JobLog | None,
-) -> tuple[list[dict[str, Any]], bool]:
-    """Stream the inputs into the pool while results come back; one row per
-    input, and whether a halt rule stopped the batch."""
-    rows: list[dict[str, Any]] = []
-    pending: dict[Future[Any], dict[str, Any]] = {}
-    finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()  # fed by done-callbacks
-    failures = 0
-    halted = False
-
-    def collect(future: Future[Any]) -> None:
-        nonlocal failures, halted
-        row = pending.pop(future)
-        if future.cancelled():
-            row.update(state="cancelled", error="not run: the batch was halted")
-        elif future.exception() is not None:
-            row.update(state="failed", error=str(future.exception()))
-            failures += 1
-        else:
-            row.update(state="done", result=future.result())
-        task = getattr(future, "task", None)
-        if task is not None and task.started_at and task.finished_at:
-            row["seconds"] = round(task.finished_at - task.started_at, 6)
-        progress.update(len(rows) - len(pending), len(rows), failures)
-
-    def halt_if_asked() -> None:
-        nonlocal halted
-        if job.halt_after and failures >= job.halt_after and not halted:
-            halted = True
-            pool.cancel_queued()
-
-    for seq, item, label in inputs:
-        if isinstance(item, Rejected):
-            rows.append({"input": item.path, "state": "rejected", "result": None, "error": item.reason})
-            failures += 1
-            if recording is not None:
-                recording.reject(label, item.reason, item.path)
-        else:
-            row = {"input": item, "state": "queued", "result": None, "error": None, "seconds": None}
-            rows.append(row)
-            if joblog is not None:
-                joblog.seqs[label] = seq
-            future = pool.schedule(
-                processor.function, (item,), options, label=label, timeout=job.timeout, retries=job.retries
-            )
-            pending[future] = row
-            future.add_done_callback(finished.put)
-        while not finished.empty():
-            collect(finished.get())
-        halt_if_asked()
-        if halted:
-            break
-    while pending:
-        collect(finished.get())
-        halt_if_asked()
-    return rows, halted
 
 
 class JobLog:
@@ -559,49 +509,69 @@ class JobLog:
 
         Seq  Worker  Starttime  JobRuntime  State  Exitval  Input
 
-    Seq numbers the input within its run (the history's seq; every attempt
-    at an input has the same one), Starttime is seconds since the epoch,
-    JobRuntime seconds, State done, failed or cancelled, Exitval 0 when done,
-    the exit code when an external command failed, else the exception's type
-    name. Tabs, newlines and backslashes in an input are written as \\t,
-    \\n and \\\\, so a line stays one line. Lines are written as they come
-    (line-buffered), so a killed run keeps the lines of what ended.
+    Seq numbers the input within its run as the history does (every attempt
+    at an input has the same one; inputs are numbered in the order they reach
+    the pool or are rejected, so a resume continues after the run's last),
+    Starttime is seconds since the epoch, JobRuntime seconds, State done,
+    failed or cancelled, Exitval 0 when done, the exit code when an external
+    command failed, else the exception's type name. Tabs, newlines and
+    backslashes in an input are written as \\t, \\n and \\\\, so a line stays
+    one line. Lines are written as they come (line-buffered), so a killed run
+    keeps the lines of what ended.
     """
 
     HEADER = "Seq\tWorker\tStarttime\tJobRuntime\tState\tExitval\tInput\n"
 
-    def __init__(self, path: str, append: bool = False) -> None:
+    def __init__(self, path: str, append: bool = False, seqs: dict[str, int] | None = None) -> None:
         self._file = open(path, "a" if append else "w", encoding="utf-8", buffering=1)  # noqa: SIM115
         if self._file.tell() == 0:
             self._file.write(self.HEADER)
         self._lock = threading.Lock()
         self._tasks: dict[int, Task] = {}
-        #: label -> seq, filled by whoever submits
-        self.seqs: dict[str, int] = {}
+        self._seqs = dict(seqs or {})
+        self._next_seq = max(self._seqs.values(), default=0) + 1
+        self._select: Any = None
         self._unsubscribe: list[Any] = []
 
-    def watch(self, pool: Pool) -> None:
-        self._unsubscribe.append(pool.events.subscribe(self._on_event))
+    def seq(self, label: str) -> int:
+        """The input's number: its own if it has one, else the next."""
+        with self._lock:
+            seq = self._seqs.get(label)
+            if seq is None:
+                seq = self._seqs[label] = self._next_seq
+                self._next_seq += 1
+            return seq
+
+    def watch(self, job: Job) -> None:
+        """Log the job's attempts. Call it after the job's run is attached
+        and before it starts: the log numbers rejected inputs as they pass
+        the job's recorder, and queued ones as the pool announces them."""
+        self._select = job.owns
+        self._unsubscribe.append(job.pool.events.subscribe(self._on_event))
+        job.recorder = _Numbering(self, job.recorder)
 
     def _on_event(self, event: Event) -> None:
         # Runs in the pool's threads: a dict operation, and a line at the end.
         kind = event.kind
         if kind is EventKind.TASK_SUBMITTED:
-            self._tasks[event.task_id] = event.payload  # type: ignore[index]
+            task: Task = event.payload  # type: ignore[assignment]
+            if self._select(task):
+                self._tasks[task.id] = task
+                self.seq(task.label or "")
         elif kind is EventKind.TASK_DONE or kind is EventKind.TASK_FAILED or kind is EventKind.TASK_CANCELLED:
-            task = self._tasks.pop(event.task_id, None)  # type: ignore[arg-type]
-            if task is None or task.started_at is None:
+            found = self._tasks.pop(event.task_id, None)  # type: ignore[arg-type]
+            if found is None or found.started_at is None:
                 return  # cancelled before it ran: not an attempt
             error = None if kind is EventKind.TASK_DONE else event.payload
             line = "\t".join(
                 (
-                    str(self.seqs.get(task.label or "", "")),
+                    str(self.seq(found.label or "")),
                     str(event.worker_id if event.worker_id is not None else ""),
-                    f"{task.started_at:.3f}",
-                    f"{event.time - task.started_at:.3f}",
+                    f"{found.started_at:.3f}",
+                    f"{event.time - found.started_at:.3f}",
                     kind.value.removeprefix("task_"),
                     exit_value(error),
-                    _one_line(task.label or ""),
+                    _one_line(found.label or ""),
                 )
             )
             with self._lock:
@@ -612,6 +582,24 @@ class JobLog:
             unsubscribe()
         with self._lock:
             self._file.close()
+
+
+class _Numbering:
+    """A job's recorder that numbers each rejected input in the job log
+    before passing it on to the history (if any), in the same order."""
+
+    def __init__(self, log: JobLog, inner: Recorder | None) -> None:
+        self._log = log
+        self._inner = inner
+
+    def reject(self, label: str, reason: str, input: str | None = None) -> None:
+        self._log.seq(label)
+        if self._inner is not None:
+            self._inner.reject(label, reason, input)
+
+    def inputs_complete(self) -> None:
+        if self._inner is not None:
+            self._inner.inputs_complete()
 
 
 _EXIT_CODE = re.compile(r"^the command .* exited with code (-?\d+)")
@@ -750,16 +738,20 @@ class _Progress:
         self.started = time.monotonic()
         self.last = 0.0
 
-    def update(self, finished: int, total: int, failed: int) -> None:
+    def update(self, progress: JobProgress) -> None:
         now = time.monotonic()
         if not self.live or now - self.last < 0.1:
             return
         self.last = now
+        finished, total = progress.settled, progress.inputs
         rate = finished / max(now - self.started, 1e-9)
         width = 30
         filled = int(width * finished / total) if total else 0
+        found = "found so far" if progress.scanning else ""
+        left = f"  {_duration(progress.eta_seconds)} left" if progress.eta_seconds is not None else ""
         self.stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {finished}/{total}  {failed} failed  {rate:,.1f}/s "
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {finished}/{total} {found} "
+            f"{progress.failed + progress.rejected} failed  {rate:,.1f}/s{left} "
         )
         self.stream.flush()
 

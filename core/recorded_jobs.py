@@ -10,10 +10,10 @@ No Qt here; the window drives it::
     resume:  plan_resume(store, run id) ─► (JobSpec, pool kind, Resume) ─► a new Job
              over what did not end, recorded into the same run as next attempts
 
-A run's ``arguments`` have the keys ``poolscope run`` writes (``core.cli.Job``),
-so the window can resume a run the command line started and the other way
-round. A store that fails raises ``StoreError``: the caller says so and the
-job goes on without history.
+A run's ``arguments`` (``job_arguments``) are the same whether the window or
+``poolscope run`` recorded it, so either can resume a run the other started.
+A store that fails raises ``StoreError``: the caller says so and the job
+goes on without history.
 """
 
 from __future__ import annotations
@@ -66,9 +66,10 @@ def spec_of(record: RunRecord) -> tuple[JobSpec, str]:
         raise ValueError(f"run {record.id} did not record what it ran, so it cannot be run again")
     paths = [str(path) for path in arguments["paths"]]
     relative = [path for path in paths if not os.path.isabs(path)]
-    if relative:
+    if relative and not _in_folder(arguments.get("cwd")):
         # Its inputs were named relative to the folder it ran in; only a
-        # resume from there names them the same way.
+        # resume from there (``poolscope run --resume`` goes there) names
+        # them the same way.
         raise ValueError(
             f"run {record.id} named its inputs relative to {arguments.get('cwd') or 'its folder'}; "
             f"resume it from a terminal: poolscope run --resume {record.id}"
@@ -95,6 +96,14 @@ def spec_of(record: RunRecord) -> tuple[JobSpec, str]:
         ),
     )
     return spec, str(arguments.get("pool") or processor.pool)
+
+
+def _in_folder(folder: str | None) -> bool:
+    """True when the current folder is ``folder``."""
+    try:
+        return folder is not None and os.path.samefile(folder, os.getcwd())
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -166,11 +175,13 @@ class JobRun:
     def recording(self) -> bool:
         return self._recording is not None
 
-    def end(self, job: Job) -> RunRecord:
+    def end(self, job: Job, state: RunState | None = None) -> RunRecord:
         """The job's round ended: write what it did and close the run
-        (HALTED when its stop rule or a cancel stopped it)."""
+        (HALTED when its stop rule or a cancel stopped it; ``state``, say
+        INTERRUPTED, when it was cut short and is to be resumed)."""
         self._detach(job)
-        state = RunState.HALTED if job.halted or job.cancelled else RunState.FINISHED
+        if state is None:
+            state = RunState.HALTED if job.halted or job.cancelled else RunState.FINISHED
         return self.store.finish_run(self.run_id, state)
 
     def reopen(self, job: Job) -> None:

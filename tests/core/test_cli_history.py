@@ -4,7 +4,6 @@ and ``poolscope history``: real processes on real files."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -21,8 +20,11 @@ import psutil
 import pytest
 
 from core import TaskState, ThreadPool
-from core.cli import Job, exit_value
+from core.cli import exit_value
 from core.errors import TaskError
+from core.jobs import make_spec
+from core.processors import get
+from core.recorded_jobs import job_arguments
 from core.store import RunState, Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,13 +262,10 @@ def test_resume_walks_the_paths_again_when_the_run_had_not_reached_every_input(
 ) -> None:
     inputs = make_inputs(tmp_path / "in", 6)
     log = tmp_path / "processed.log"
-    job = Job(
-        processor="command", options={"template": appending(log).removeprefix("template=")}, pool="thread",
-        workers=2, timeout=None, retries=0, halt_after=None, include=[], exclude=[], follow_symlinks=False,
-        paths=["in"], cwd=str(tmp_path),
-    )  # fmt: skip
+    spec = make_spec(get("command"), ["in"], {"template": appending(log).removeprefix("template=")})
+    arguments = {**job_arguments(spec, "thread", 2), "cwd": str(tmp_path)}  # as poolscope run in tmp_path
     with Store(db) as store:  # a run that died after two inputs: they are all it recorded
-        run_id = store.begin_run(processor="command", options=job.options, arguments=dataclasses.asdict(job))
+        run_id = store.begin_run(processor="command", options=dict(spec.options), arguments=arguments)
         with ThreadPool(2) as pool:
             store.attach(pool, run_id)
             for label in inputs[:2]:

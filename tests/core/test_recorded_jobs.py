@@ -210,6 +210,19 @@ def test_a_run_of_the_command_line_is_rebuilt_with_its_time_out(store: Store, tm
     assert (spec.retries, spec.include, spec.stop_rule.max_failures) == (1, ("*.txt",), 3)
 
 
+def test_a_run_with_relative_paths_is_rebuilt_from_its_own_folder(store: Store, tmp_path, monkeypatch):
+    make_inputs(tmp_path / "in", 2)
+    run_id = store.begin_run(
+        arguments={"processor": "checksum", "options": {}, "paths": ["in"], "cwd": str(tmp_path)}
+    )
+    store.finish_run(run_id, RunState.INTERRUPTED)
+    with pytest.raises(ValueError, match=rf"poolscope run --resume {run_id}"):
+        plan_resume(store, run_id)  # from elsewhere, "in" would name other files
+    monkeypatch.chdir(tmp_path)
+    plan = plan_resume(store, run_id)
+    assert plan.spec.paths == ("in",) and plan.resume.walk
+
+
 def test_runs_that_cannot_be_rebuilt_say_why(store: Store):
     relative = store.begin_run(
         arguments={"processor": "checksum", "options": {}, "paths": ["in"], "cwd": "/x"}
