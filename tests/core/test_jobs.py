@@ -169,6 +169,73 @@ def test_the_stop_rule_halts_and_cancels_only_this_jobs_queued_tasks(tmp_path, m
     assert pool.stats().queued == 0
 
 
+_permits = threading.Semaphore(0)
+
+
+def wait_for_permit(path: str) -> dict:
+    assert _permits.acquire(timeout=WAIT), "the test never let this input through"
+    return {"path": path}
+
+
+def fail_unless_good(path: str) -> dict:
+    if "good" not in Path(path).read_text():
+        raise ValueError("not good")
+    return {"path": path}
+
+
+PERMITTED = Processor("permitted", wait_for_permit, "runs when the test allows", needs_content=False)
+PICKY = Processor("picky", fail_unless_good, "fails on files that are not good")
+
+
+def test_the_eta_is_what_is_left_at_the_rate_so_far(tmp_path, make_pool, jobs):
+    files(tmp_path / "in", 10)
+    now = [100.0]
+    job = Job(make_pool(workers=1), make_spec(PERMITTED, [tmp_path / "in"]), clock=lambda: now[0])
+    jobs.append(job)
+    job.start()
+    try:
+        for _ in range(4):
+            _permits.release()
+        deadline = time.monotonic() + WAIT
+        while job.count(InputState.DONE) < 4 or job.feeding:
+            assert time.monotonic() < deadline, job.progress()
+            job.poll(timeout=0.05)
+        now[0] = 100.4  # too soon to tell
+        assert job.progress().eta_seconds is None
+        now[0] = 102.0  # 4 inputs in 2 s: the 6 left take 3 s more
+        progress = job.progress()
+        assert (progress.done, progress.queued, progress.elapsed) == (4, 6, 2.0)
+        assert progress.eta_seconds == pytest.approx(3.0)
+        now[0] = 106.0
+        assert job.progress().eta_seconds == pytest.approx(9.0)
+    finally:
+        for _ in range(6):
+            _permits.release()
+    run_to_end(job)
+    assert job.progress().eta_seconds is None and job.progress().elapsed == 6.0
+
+
+def test_the_percentage_stop_rule_halts_a_real_job(tmp_path, make_pool, jobs):
+    made = files(tmp_path / "in", 40, text="bad {}\n")
+    for path in made[:3]:
+        path.write_text("good\n")
+    rule = StopRule(max_failed_percent=50, min_finished=8)
+    job = start(jobs, make_pool(workers=1), make_spec(PICKY, [tmp_path / "in"], stop_rule=rule))
+    run_to_end(job)
+    progress = job.progress()
+    assert progress.halted is not None and "the stop rule halts at 50 %" in progress.halted
+    finished = progress.done + progress.failed
+    assert finished >= 8 and progress.failed * 2 >= finished and progress.done == 3
+    assert progress.cancelled > 0 and progress.cancelled + finished == 40
+    # Below the percentage the same rule lets a batch run to its end.
+    for path in made[3:]:
+        path.write_text("good\n")
+    made[5].write_text("bad\n")
+    job = start(jobs, make_pool(workers=1), make_spec(PICKY, [tmp_path / "in"], stop_rule=rule))
+    run_to_end(job)
+    assert job.halted is None and (job.count(InputState.DONE), job.count(InputState.FAILED)) == (39, 1)
+
+
 def test_stop_rule_percentages_wait_for_enough_finished_inputs():
     rule = StopRule(max_failed_percent=50, min_finished=4)
     assert rule.reason(1, 1) is None  # one early failure is not 100 %
