@@ -62,7 +62,15 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .chunks import chunk_label, results, run_chunk
+from .chunks import (
+    STREAM_CHUNK_LIMIT,
+    STREAM_CHUNKS_PER_WORKER,
+    Stream,
+    chunk_label,
+    read_ahead,
+    results,
+    run_chunk,
+)
 from .errors import PoolClosed, QueueFull, TaskCancelled, TaskError, UnknownTask
 from .events import EventBus, EventKind
 from .results import AsyncResult
@@ -967,6 +975,8 @@ class Pool(Executor):
         end = None if timeout is None else time.monotonic() + timeout
         items = list(items)
         size = self._chunk_size(len(items), chunksize)
+        if size > 1 and self._checks_tasks:
+            self._check_task(fn, (), None)  # a clear error for fn itself, not for run_chunk
         if size == 1:
             schedule = self._submit
             futures = [
@@ -980,11 +990,23 @@ class Pool(Executor):
             ]
         return results(futures, end, chunked=size > 1, ordered=ordered)
 
+    #: Backends whose tasks cost far more than a call (processes) cut the input
+    #: of map and imap into chunks when no chunksize is given.
+    _auto_chunks = False
+
     def _chunk_size(self, n_items: int, chunksize: int | None) -> int:
-        if chunksize is None:
+        if chunksize is not None:
+            _check_count("chunksize", chunksize, minimum=1)
+            return chunksize
+        if not self._auto_chunks:
             return 1
-        _check_count("chunksize", chunksize, minimum=1)
-        return chunksize
+        # As multiprocessing.Pool.map does: about four chunks per worker.
+        size, extra = divmod(n_items, self._worker_count() * 4)
+        return max(1, size + bool(extra))
+
+    def _worker_count(self) -> int:
+        with self._lock:
+            return max(1, len(self._active_locked()))
 
     def apply_async(
         self,
@@ -1011,15 +1033,44 @@ class Pool(Executor):
         """``multiprocessing.Pool.starmap``: ``fn(*args)`` for each, as a list."""
         return list(self._map(fn, (tuple(a) for a in iterable), True, None, chunksize, ordered=True))
 
-    def imap(self, fn: Callable[..., Any], iterable: Iterable[Any], chunksize: int = 1) -> Iterator[Any]:
-        """``multiprocessing.Pool.imap``: results in order as they come."""
-        return self._map(fn, iterable, False, None, chunksize, ordered=True)
+    def imap(self, fn: Callable[..., Any], iterable: Iterable[Any], chunksize: int | None = None) -> Stream:
+        """``multiprocessing.Pool.imap``: results in order as they come.
+
+        The input is read lazily, a bounded window ahead of the results, so it
+        may be endless. Without ``chunksize`` items are cut into chunks as
+        ``map`` cuts them (a process pool does; a thread pool sends them one
+        by one). See ``Stream`` for errors and time-outs."""
+        return self._imap(fn, iterable, chunksize, ordered=True)
 
     def imap_unordered(
-        self, fn: Callable[..., Any], iterable: Iterable[Any], chunksize: int = 1
-    ) -> Iterator[Any]:
-        """``multiprocessing.Pool.imap_unordered``: results as tasks finish."""
-        return self._map(fn, iterable, False, None, chunksize, ordered=False)
+        self, fn: Callable[..., Any], iterable: Iterable[Any], chunksize: int | None = None
+    ) -> Stream:
+        """``multiprocessing.Pool.imap_unordered``: results as tasks finish;
+        otherwise as ``imap``."""
+        return self._imap(fn, iterable, chunksize, ordered=False)
+
+    def _imap(
+        self, fn: Callable[..., Any], iterable: Iterable[Any], chunksize: int | None, ordered: bool
+    ) -> Stream:
+        if self._closed:
+            raise PoolClosed(f"cannot submit to this {self._kind}: it was shut down or closed")
+        window = STREAM_CHUNKS_PER_WORKER * self._worker_count()
+        items = iter(iterable)
+        if chunksize is None and self._auto_chunks:
+            # The input may be endless: cut as map would cut a bounded look-ahead.
+            ahead, items = read_ahead(items, window * STREAM_CHUNK_LIMIT)
+            size = self._chunk_size(len(ahead), None)
+        else:
+            size = self._chunk_size(0, chunksize)
+        if size > 1 and self._checks_tasks:
+            self._check_task(fn, (), None)  # a clear error for fn itself, not for run_chunk
+
+        def submit(part: list[Any], start: int) -> TaskFuture:
+            if size == 1:
+                return self._submit(fn, (part[0],), None, None, None, 0, None, None, True, None)
+            return self.schedule(run_chunk, (fn, part, False), label=chunk_label(fn, start, len(part)))
+
+        return Stream(submit, items, size, window, ordered)
 
     # --------------------------------------------------------------- closing
 

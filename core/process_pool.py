@@ -244,6 +244,7 @@ class ProcessPool(Pool):
 
     _kind = "process pool"
     _checks_tasks = True
+    _auto_chunks = True
 
     def __init__(
         self,
@@ -292,14 +293,6 @@ class ProcessPool(Pool):
                 f"the arguments of {name} cannot be sent to a worker process "
                 f"({type(exc).__name__}: {exc}); pass plain, picklable data"
             ) from exc
-
-    def _chunk_size(self, n_items: int, chunksize: int | None) -> int:
-        if chunksize is None:
-            # As multiprocessing.Pool.map does: about four chunks per worker.
-            workers = max(1, self.stats().workers)
-            size, extra = divmod(n_items, workers * 4)
-            return max(1, size + bool(extra))
-        return super()._chunk_size(n_items, chunksize)
 
     # -------------------------------------------------------------- workers
 

@@ -237,26 +237,37 @@ class _Child:
         self.send(("progress", task.id, fraction, None if message is None else str(message)))
 
 
-def _pack_failure(exc: BaseException) -> tuple[bytes, bytes | None]:
+#: What a task may raise that is never raised again in the parent, where it
+#: would end the program: the parent gets the TaskError record instead.
+NOT_RAISED_IN_PARENT = (SystemExit, KeyboardInterrupt)
+
+
+def failure_record(exc: BaseException) -> TaskError:
+    """The TaskError that travels home for a failed task (or a failed item of
+    a map chunk): type, message and the child's traceback text. For
+    sys.exit() and KeyboardInterrupt it says that the worker carries on."""
     if isinstance(exc, TaskError):
-        error = exc
-    else:
-        error = TaskError.from_exception(exc)
-        if isinstance(exc, SystemExit):
-            error = TaskError(
-                error.type_name,
-                f"the task called sys.exit({exc.code!r}); the worker process carries on",
-                error.traceback,
-            )
-        elif isinstance(exc, KeyboardInterrupt):
-            error = TaskError(
-                error.type_name,
-                "the task was interrupted (KeyboardInterrupt); the worker process carries on",
-                error.traceback,
-            )
-    error_blob = pickle.dumps(error, _PROTOCOL)
-    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-        return error_blob, None  # never re-raise those in the parent
+        return exc
+    error = TaskError.from_exception(exc)
+    if isinstance(exc, SystemExit):
+        return TaskError(
+            error.type_name,
+            f"the task called sys.exit({exc.code!r}); the worker process carries on",
+            error.traceback,
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return TaskError(
+            error.type_name,
+            "the task was interrupted (KeyboardInterrupt); the worker process carries on",
+            error.traceback,
+        )
+    return error
+
+
+def _pack_failure(exc: BaseException) -> tuple[bytes, bytes | None]:
+    error_blob = pickle.dumps(failure_record(exc), _PROTOCOL)
+    if isinstance(exc, NOT_RAISED_IN_PARENT):
+        return error_blob, None
     try:
         return error_blob, pickle.dumps(exc, _PROTOCOL)
     except Exception:

@@ -15,6 +15,8 @@ first ProcessPool starts the forkserver, which receives the parent's
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
+import multiprocessing
 import os
 import pickle
 import select
@@ -32,6 +34,7 @@ import psutil
 import pytest
 
 from core import (
+    Event,
     EventKind,
     PoolClosed,
     ProcessPool,
@@ -231,8 +234,45 @@ def test_map_raises_a_failing_items_own_exception_in_its_turn(pool: ProcessPool,
     results = pool.map(process_tasks.positive, [1, 2, 3, -4, 5, 6], chunksize=chunksize)
 
     assert [next(results), next(results), next(results)] == [1, 2, 3]
-    with pytest.raises(ValueError, match="-4 is not positive"):
+    with pytest.raises(ValueError, match="-4 is not positive") as raised:
         next(results)
+    # In a chunk as alone: the child's traceback comes with it.
+    cause = raised.value.__cause__
+    assert isinstance(cause, TaskError)
+    assert cause.type_name == "ValueError"
+    assert ", in positive\n" in cause.traceback
+
+
+def test_sys_exit_and_keyboard_interrupt_fail_only_their_items_of_a_chunk(
+    pool: ProcessPool, events: Recorder
+) -> None:
+    before = worker_pids(pool)
+    outcomes: list[Any] = []
+    results = pool.imap(process_tasks.exit_or_square, [0, 1, 2, 3, 4, 5, 6, -7], chunksize=8)
+    for _ in range(8):
+        try:
+            outcomes.append(results.next(timeout=WAIT))
+        except Exception as exc:
+            outcomes.append(exc)
+
+    assert outcomes[:3] == [0, 1, 4]
+    assert outcomes[4] == 16
+    assert outcomes[6] == 36
+    exited, interrupted, negative = outcomes[3], outcomes[5], outcomes[7]
+    assert type(exited) is TaskError
+    assert exited.type_name == "SystemExit"
+    assert exited.message == "the task called sys.exit(3); the worker process carries on"
+    assert ", in exit_or_square\n" in exited.traceback
+    assert type(interrupted) is TaskError
+    assert interrupted.type_name == "KeyboardInterrupt"
+    assert isinstance(negative, ValueError)
+    assert isinstance(negative.__cause__, TaskError)
+    assert "-7 is negative" in negative.__cause__.traceback
+    assert [e.task_id for e in events.of_kind(E.TASK_SUBMITTED)] == [
+        e.task_id for e in events.of_kind(E.TASK_FAILED)
+    ]  # one chunk
+    assert worker_pids(pool) == before
+    assert not events.of_kind(E.WORKER_EXITED)
 
 
 def test_starmap_unpacks_argument_tuples(pool: ProcessPool) -> None:
@@ -244,6 +284,68 @@ def test_starmap_unpacks_argument_tuples(pool: ProcessPool) -> None:
 def test_imap_yields_results_in_order(pool: ProcessPool) -> None:
     assert list(pool.imap(process_tasks.add, range(10))) == list(range(10))
     assert list(pool.imap(process_tasks.add, range(10), chunksize=3)) == list(range(10))
+
+
+def test_imap_without_chunksize_cuts_chunks_as_map_does(pool: ProcessPool, events: Recorder) -> None:
+    assert list(pool.imap(process_tasks.add, range(40))) == list(range(40))
+
+    labels = [e.payload.label for e in events.of_kind(E.TASK_SUBMITTED)]
+    assert labels == [f"add[{i}:{i + 5}]" for i in range(0, 40, 5)]
+
+
+def chunk_size(event: Event) -> int:
+    """The number of items of the chunk a TASK_SUBMITTED event announces
+    (its label reads ``name[start:stop]``)."""
+    start, stop = event.payload.label.rpartition("[")[2].rstrip("]").split(":")
+    return int(stop) - int(start)
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["imap", "imap_unordered"])
+def test_imap_reads_an_endless_input_lazily(pool: ProcessPool, events: Recorder, ordered: bool) -> None:
+    read = itertools.count()
+
+    def endless() -> Iterator[int]:
+        for i in itertools.count():
+            next(read)
+            yield i
+
+    imap = pool.imap if ordered else pool.imap_unordered
+    results = imap(process_tasks.add, endless())
+    first = list(itertools.islice(results, 2000))
+    results.close()
+
+    # Chunks of at most STREAM_CHUNK_LIMIT, and a bounded look-ahead of four
+    # chunks per worker: far from the whole (endless) input.
+    submitted = events.of_kind(E.TASK_SUBMITTED)
+    size = chunk_size(submitted[0])
+    assert 1 < size <= 64
+    look_ahead = 4 * 2 * size
+    assert next(read) <= 2000 + look_ahead + size
+    assert len(submitted) <= (2000 + look_ahead) / size + 1
+    if ordered:
+        assert first == list(range(2000))
+    else:  # as chunks finish: each result once, from within the look-ahead
+        assert len(set(first)) == 2000
+        assert max(first) < 2000 + look_ahead + size
+
+
+def test_imap_goes_on_after_an_items_exception_and_times_out_like_multiprocessing(
+    pool: ProcessPool, gate: Gate
+) -> None:
+    for chunksize in (1, 2):
+        results = pool.imap(process_tasks.positive, [1, -2, 3, 4], chunksize=chunksize)
+        assert next(results) == 1
+        with pytest.raises(ValueError, match="-2 is not positive"):
+            next(results)
+        assert list(results) == [3, 4]
+
+    waiting = pool.imap(process_tasks.wait_at_gate, [gate.path])
+    with pytest.raises(multiprocessing.TimeoutError):
+        waiting.next(timeout=0.2)
+    gate.let_through()
+    assert waiting.next(timeout=WAIT) is None
+    with pytest.raises(StopIteration):
+        waiting.next(timeout=WAIT)
 
 
 def test_imap_unordered_yields_results_as_tasks_finish(pool: ProcessPool) -> None:
@@ -408,6 +510,9 @@ def test_a_task_that_cannot_be_pickled_is_refused_at_submit(pool: ProcessPool, e
     with pytest.raises(TypeError, match=r"local_function cannot be sent to a worker process") as bad:
         pool.submit(local_function, 1)
     assert "A process pool needs a module-level function" in str(bad.value)
+    for call in (pool.map, pool.imap, pool.imap_unordered):
+        with pytest.raises(TypeError, match=r"local_function cannot be sent.*module-level function"):
+            call(local_function, range(100))  # in chunks: still about the function
 
     assert not events.of_kind(E.TASK_SUBMITTED)
     assert pool.stats().submitted == 0

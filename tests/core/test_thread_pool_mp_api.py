@@ -3,9 +3,11 @@ AsyncResult, apply, starmap, imap, imap_unordered, close, join, terminate."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from typing import Any
 
@@ -21,6 +23,10 @@ def square(x: int) -> int:
 
 def divide(a: float, b: float) -> float:
     return a / b
+
+
+def reciprocal(x: float) -> float:
+    return 1 / x
 
 
 # --------------------------------------------------------------- apply_async
@@ -164,6 +170,45 @@ def test_imap_unordered_yields_results_as_tasks_finish(pool: ThreadPool) -> None
 
 def test_imap_unordered_with_chunks_yields_every_result(pool: ThreadPool) -> None:
     assert sorted(pool.imap_unordered(square, range(10), chunksize=3)) == [x * x for x in range(10)]
+
+
+@pytest.mark.parametrize("chunksize", [None, 4])
+def test_imap_reads_an_endless_input_a_bounded_window_ahead(pool: ThreadPool, chunksize: int | None) -> None:
+    read = itertools.count()
+
+    def endless() -> Iterator[int]:
+        for i in itertools.count():
+            next(read)
+            yield i
+
+    results = pool.imap(square, endless(), chunksize=chunksize)
+    first = list(itertools.islice(results, 500))
+    results.close()
+
+    assert first == [x * x for x in range(500)]
+    size = chunksize or 1  # a thread pool sends items one by one unless told
+    assert next(read) <= 500 + (4 * 2 + 1) * size  # four tasks per worker ahead
+
+
+def test_imap_goes_on_after_an_items_exception_as_multiprocessing_does(pool: ThreadPool) -> None:
+    results = pool.imap(reciprocal, [1, 0, 2])
+
+    assert next(results) == 1.0
+    with pytest.raises(ZeroDivisionError):
+        next(results)
+    assert next(results) == 0.5
+    with pytest.raises(StopIteration):
+        next(results)
+
+
+def test_imap_next_with_a_timeout_raises_multiprocessing_timeout_error(pool: ThreadPool, hold: Hold) -> None:
+    results = pool.imap(hold, ["held"])
+    hold.wait_started()
+
+    with pytest.raises(multiprocessing.TimeoutError):
+        results.next(timeout=0.05)
+    hold.release()
+    assert results.next(timeout=WAIT) == "held"
 
 
 # ------------------------------------------------- close, join, terminate
