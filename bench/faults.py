@@ -14,9 +14,12 @@ normal tasks prefetched behind it on the same worker. One line per fault:
   (they serve every pool and end with this process). Zombies are dead and
   not counted.
 
-The parent-death row runs the pool in a subprocess, SIGKILLs that process
-while a task hangs in a worker and checks that its workers are gone within
-5 s; there "reusable" means a new parent starts a pool and runs a task.
+The parent-death rows run the pool in a subprocess, SIGKILL that process
+while a task hangs in a worker (sleeping, or in C code that holds the GIL, so
+that no Python thread of the worker runs) and check that its workers, and the
+dead parent's forkserver and resource tracker, are gone within 5 s; there
+"others" are the normal tasks done before the kill, "orphans" what is left,
+and "reusable" means a new parent starts a pool and runs a task.
 
 Every row must read: a clear error, 19/19 others done, reusable, 0 orphans;
 the exit status is 1 otherwise. Every wait has a time limit, so a hang shows
@@ -26,6 +29,7 @@ as a failed row instead of hanging the script.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import selectors
@@ -38,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +54,16 @@ import psutil
 from _bench_common import multiprocessing_helpers as helper_pids
 from _bench_common import revision
 
-from core import EventKind, ProcessPool, TaskCancelled, TaskError, TaskTimeout, WorkerLost
+from core import (
+    Event,
+    EventKind,
+    ProcessPool,
+    TaskCancelled,
+    TaskError,
+    TaskTimeout,
+    WorkerLost,
+    current_task,
+)
 
 START_METHOD = "forkserver"
 NORMAL = 19
@@ -60,6 +73,7 @@ WAIT = 30.0
 #: How long the workers of a killed parent may take to go.
 PARENT_GRACE = 5.0
 PARENT_DEATH = "parent SIGKILLed (subprocess)"
+PARENT_DEATH_GIL = "parent SIGKILLed, the task holds the GIL"
 #: How long the doomed parent waits for its normal tasks before it reports.
 PARENT_OTHERS_WAIT = 5.0
 
@@ -119,6 +133,36 @@ def descendants() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if p.pid not in helpers and alive(p)]
 
 
+# --------------------------------------------------------- tasks of this matrix
+# They travel as __main__.<name>: the forkserver (the only start method used
+# here) imports this script as the main module, so every worker has them.
+
+
+def hang_first_attempt(marker: str) -> tuple[str, int]:
+    """Hang on the first attempt (no ``marker`` file yet), so that its
+    time-out ends it; on the next one return the attempt number it sees."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        time.sleep(60)
+    return "second attempt ran", current_task().attempt
+
+
+def hold_the_gil(pidfile: str) -> int:
+    """Write the process id to ``pidfile``, then stay for minutes in C code
+    that never lets go of the GIL: no other thread of the worker runs."""
+    tasks.hang(0.0, pidfile)
+    return sum(itertools.repeat(1, 10**11))
+
+
+class TwoPartError(Exception):
+    """Pickles, but cannot be rebuilt: unpickling calls ``TwoPartError(message)``
+    with one argument where two are required (a classic of exception classes),
+    here as a task's argument."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"code {code}: {detail}")
+
+
 # ------------------------------------------------------------------ one fault
 
 
@@ -131,6 +175,13 @@ class Fault:
     expect: Callable[[BaseException | None, Any], bool]
     #: runs once the tasks are in (kill the worker, cancel the task); returns notes
     during: Callable[[ProcessPool, Future, str], list[str]] | None = None
+    #: options of the row's pool
+    pool_options: dict[str, Any] = field(default_factory=dict)
+    #: the future must end cancelled (the pool stopped the task); ``expect``
+    #: then sees the task record's error
+    cancelled: bool = False
+    #: a retried task: what its first attempt must fail with
+    first_attempt: type[TaskError] | None = None
 
 
 def pidfile(tmp: str) -> str:
@@ -173,6 +224,12 @@ def cancel_it(pool: ProcessPool, future: Future, tmp: str) -> list[str]:
     returned = pool.cancel(future.task_id)
     if returned is not False:
         notes.append(f"cancel() of the running task returned {returned!r} (documented: False)")
+    return notes
+
+
+def force_dismiss_its_worker(pool: ProcessPool, future: Future, tmp: str) -> list[str]:
+    _, notes = wait_running(future, tmp)
+    pool.dismiss_worker(future.task.worker_id, force=True)
     return notes
 
 
@@ -240,15 +297,34 @@ FAULTS = [
         error_is(TypeError, "arguments of square cannot be sent", "lock"),
     ),
     Fault(
+        "argument fails to unpickle in the child",
+        lambda pool, tmp: pool.submit(tasks.square, TwoPartError(1, "x")),
+        record_is("TypeError", "could not be unpickled in the worker process", "detail"),
+    ),
+    Fault(
         "timeout=0.5 on a hung task",
         lambda pool, tmp: pool.schedule(tasks.hang, (60,), timeout=0.5),
         error_is(TaskTimeout, "0.5 s"),
+    ),
+    Fault(
+        "pool task_timeout=0.5, a hung task",
+        hung_task,
+        error_is(TaskTimeout, "0.5 s"),
+        pool_options={"task_timeout": 0.5},
     ),
     Fault(
         "cancel of a running task",
         hung_task,
         error_is(TaskCancelled, "cancelled while it ran"),
         cancel_it,
+        cancelled=True,
+    ),
+    Fault(
+        "force dismiss of a busy worker",
+        hung_task,
+        error_is(TaskCancelled, "cancelled while it ran"),
+        force_dismiss_its_worker,
+        cancelled=True,
     ),
     Fault(
         "retries=1, 1st attempt kills its worker",
@@ -256,6 +332,15 @@ FAULTS = [
             tasks.kill_self_first_time, (os.path.join(tmp, "marker"),), retries=1
         ),
         lambda exc, value: exc is None and isinstance(value, tuple) and value[0] == "second attempt ran",
+        first_attempt=WorkerLost,
+    ),
+    Fault(
+        "retries=1, 1st attempt times out",
+        lambda pool, tmp: pool.schedule(
+            hang_first_attempt, (os.path.join(tmp, "marker"),), timeout=0.5, retries=1
+        ),
+        lambda exc, value: exc is None and isinstance(value, tuple) and value[0] == "second attempt ran",
+        first_attempt=TaskTimeout,
     ),
 ]
 
@@ -268,9 +353,33 @@ def wait_shutdown(pool: ProcessPool, limit: float = WAIT) -> bool:
     return not thread.is_alive()
 
 
+def attempts(
+    events: list[Event], first_id: int | None, first_error: type[TaskError], notes: list[str]
+) -> tuple[str, bool]:
+    """What the first attempt of a retried task failed with, and whether each
+    attempt shows as its own events: the first FAILED with ``first_error``,
+    the second submitted as its retry, started and DONE."""
+    failed = [e.payload for e in events if e.kind is EventKind.TASK_FAILED and e.task_id == first_id]
+    first = failed[0] if failed else None
+    retried = [
+        e.task_id for e in events if e.kind is EventKind.TASK_SUBMITTED and e.payload.retry_of == first_id
+    ]
+    second = [
+        e.kind for e in events if retried and e.task_id == retried[0] and e.kind.value.startswith("task_")
+    ]
+    shown = isinstance(first, first_error) and second == [
+        EventKind.TASK_SUBMITTED,
+        EventKind.TASK_STARTED,
+        EventKind.TASK_DONE,
+    ]
+    if not shown:
+        notes.append(f"events of the attempts: 1st failed with {first!r}; 2nd {[k.value for k in second]}")
+    return (describe(first) if first is not None else "did not fail"), shown
+
+
 def run_fault(fault: Fault, workers: int) -> tuple[Row, bool]:
     """One row; and whether the pool shut down in time."""
-    pool = ProcessPool(workers, start_method=START_METHOD)
+    pool = ProcessPool(workers, start_method=START_METHOD, **fault.pool_options)
     events = pool.events.buffer()
     normal: list[tuple[int, Future]] = []
     exc: BaseException | None = None
@@ -321,16 +430,20 @@ def run_fault(fault: Fault, workers: int) -> tuple[Row, bool]:
         zombies = zombie_descendants()
         if zombies:
             notes.append(f"dead but not yet reaped after shutdown (not counted): {zombies}")
+    cancelled = faulty is not None and faulty.cancelled()
+    if cancelled:
+        exc = faulty.task.error  # the future says only "cancelled"; the record says why
     if not outcome.startswith("HANG"):
         if faulty is None:
             outcome = short(f"refused at submit: {describe(exc)}")
+        elif cancelled:
+            outcome = short(f"cancelled: {describe(exc)}")
         else:
             outcome = describe(exc) if exc is not None else short(f"returned {value!r}")
-    clear = not outcome.startswith("HANG") and fault.expect(exc, value)
-    if fault.name.startswith("retries"):
-        failed = [e for e in events.drain() if e.kind is EventKind.TASK_FAILED and e.task_id == first_id]
-        first = failed[0].payload if failed else "did not fail"
-        clear = clear and isinstance(first, WorkerLost)
+    clear = not outcome.startswith("HANG") and fault.expect(exc, value) and cancelled == fault.cancelled
+    if fault.first_attempt is not None:
+        first, shown = attempts(events.drain(), first_id, fault.first_attempt, notes)
+        clear = clear and shown
         outcome = short(f"attempt 1 {first}; attempt 2 {outcome}")
         if clear and value[1] != 2:  # current_task().attempt in the second attempt
             notes.append(f"the 2nd attempt saw current_task().attempt == {value[1]}, not 2")
@@ -340,9 +453,10 @@ def run_fault(fault: Fault, workers: int) -> tuple[Row, bool]:
 # --------------------------------------------------------------- parent death
 
 
-def as_parent(workers: int, tmp: str | None) -> None:
+def as_parent(workers: int, tmp: str | None, gil: bool = False) -> None:
     """The doomed parent: print what the harness needs, then wait to be killed.
-    Without ``tmp``, just a new parent that must be able to use a pool."""
+    With ``gil`` the hung task holds the GIL. Without ``tmp``, just a new
+    parent that must be able to use a pool."""
     pool = ProcessPool(workers, start_method=START_METHOD)
     if tmp is None:
         print(json.dumps({"ok": pool.submit(tasks.square, 7).result(WAIT) == 49}), flush=True)
@@ -351,7 +465,7 @@ def as_parent(workers: int, tmp: str | None) -> None:
     normal = []
     for i in range(NORMAL + 1):
         if i == FAULT_AT:
-            hung = hung_task(pool, tmp)
+            hung = pool.submit(hold_the_gil, pidfile(tmp)) if gil else hung_task(pool, tmp)
         else:
             normal.append((i, pool.submit(tasks.square, i)))
     submitted = time.monotonic()
@@ -369,6 +483,16 @@ def as_parent(workers: int, tmp: str | None) -> None:
             f"{NORMAL - done} normal tasks not done {PARENT_OTHERS_WAIT:g} s after submit while one task "
             f"hung (pool: {stats.queued} queued, {stats.idle_workers} of {stats.workers} workers idle)"
         )
+        behind = [
+            f.task_id
+            for _, f in normal
+            if not f.done() and f.task.state.value == "queued" and f.task.worker_id == hung.task.worker_id
+        ]
+        if behind:
+            notes.append(
+                f"{len(behind)} of them were sent ahead to the hung task's worker, which has not "
+                "handed them back"
+            )
     report = {
         "done": done,
         "workers": [w.pid for w in pool.workers if w.pid],
@@ -388,15 +512,15 @@ def read_line(proc: subprocess.Popen, limit: float) -> str:
     return proc.stdout.readline()
 
 
-def child_command(workers: int, tmp: str | None) -> list[str]:
+def child_command(workers: int, tmp: str | None, gil: bool = False) -> list[str]:
     command = [sys.executable, str(Path(__file__).resolve()), "--as-parent", "--workers", str(workers)]
-    return command + (["--tmp", tmp] if tmp else [])
+    return command + (["--tmp", tmp] if tmp else []) + (["--gil"] if gil else [])
 
 
-def run_parent_death(workers: int) -> Row:
-    name = PARENT_DEATH
+def run_parent_death(workers: int, gil: bool = False) -> Row:
+    name = PARENT_DEATH_GIL if gil else PARENT_DEATH
     tmp = tempfile.mkdtemp(prefix="poolscope-faults-")
-    proc = subprocess.Popen(child_command(workers, tmp), stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(child_command(workers, tmp, gil), stdout=subprocess.PIPE, text=True)
     try:
         line = read_line(proc, WAIT)
         if not line:
@@ -423,8 +547,10 @@ def run_parent_death(workers: int) -> Row:
             time.sleep(0.01)
         gone_after = time.monotonic() - killed
         left = [p for p in watched if alive(p)]
-        time.sleep(0.2)
-        helpers_left = [p.pid for p in helpers if alive(p)]
+        # The chain ends with the dead parent's forkserver and resource tracker.
+        while any(alive(p) for p in helpers) and time.monotonic() - killed < PARENT_GRACE:
+            time.sleep(0.01)
+        helpers_left = [p for p in helpers if alive(p)]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -436,15 +562,19 @@ def run_parent_death(workers: int) -> Row:
         outcome = f"all {len(watched)} worker processes gone {gone_after:.2f} s after the parent's SIGKILL"
     notes = report["notes"]
     if helpers_left:
-        notes.append(f"the dead parent's forkserver/resource tracker still up: {helpers_left}")
+        notes.append(
+            f"the dead parent's forkserver/resource tracker still up {PARENT_GRACE:g} s after: "
+            f"{[p.pid for p in helpers_left]}"
+        )
     fresh = subprocess.run(child_command(workers, None), capture_output=True, text=True, timeout=WAIT)
     reusable = fresh.returncode == 0 and json.loads(fresh.stdout or "{}").get("ok") is True
-    for p in left:  # do not leave them behind ourselves
+    for p in left + helpers_left:  # do not leave them behind ourselves
         try:
             p.kill()
         except psutil.NoSuchProcess:
             pass
-    return Row(name, outcome, bool(watched) and not left, report["done"], reusable, len(left), notes)
+    orphans = len(left) + len(helpers_left)
+    return Row(name, outcome, bool(watched) and not left, report["done"], reusable, orphans, notes)
 
 
 # -------------------------------------------------------------------- main
@@ -456,9 +586,10 @@ def main() -> None:
     parser.add_argument("--only", help="run only the faults whose name contains this")
     parser.add_argument("--as-parent", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
+    parser.add_argument("--gil", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.as_parent:
-        as_parent(args.workers, args.tmp)
+        as_parent(args.workers, args.tmp, args.gil)
         return
 
     print(
@@ -469,13 +600,13 @@ def main() -> None:
     print(f"{'fault':40} {'outcome':84} {'others':>7} {'reusable':>8} {'orphans':>7}  verdict")
     rows = []
     all_stopped = True
-    for fault in [*FAULTS, None]:
-        name = PARENT_DEATH if fault is None else fault.name
+    for fault in [*FAULTS, PARENT_DEATH, PARENT_DEATH_GIL]:
+        name = fault if isinstance(fault, str) else fault.name
         if args.only and args.only not in name:
             continue
         started = time.monotonic()
-        if fault is None:
-            row = run_parent_death(args.workers)
+        if isinstance(fault, str):
+            row = run_parent_death(args.workers, gil=fault == PARENT_DEATH_GIL)
         else:
             row, stopped = run_fault(fault, args.workers)
             all_stopped = all_stopped and stopped
