@@ -361,7 +361,8 @@ def test_force_stop_kills_a_busy_worker_process_after_confirmation(qtbot, proces
 
     click(qtbot, panel, panel.force_stop_action)  # answered "Yes"
     assert len(questions) == 2
-    assert isinstance(future.exception(timeout=WAIT), TaskCancelled)
+    qtbot.waitUntil(future.done, timeout=WAIT)
+    assert future.cancelled() and isinstance(future.task.error, TaskCancelled)  # killed, as a cancel
     assert future.task.state is TaskState.CANCELLED
 
     def process_gone() -> None:
