@@ -17,8 +17,9 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .processors.outputs import is_temporary_name
@@ -34,15 +35,30 @@ class Rejected:
     reason: str
 
 
-def _wanted(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    """A file found in a folder is taken when its name matches one
-    ``include`` pattern and no ``exclude`` one, and it is not an output
-    being written."""
-    return (
-        any(fnmatch.fnmatch(name, p) for p in include)
-        and not any(fnmatch.fnmatch(name, p) for p in exclude)
-        and not is_temporary_name(name)
-    )
+def _matcher(include: Iterable[str], exclude: Iterable[str]) -> Callable[[str], bool]:
+    """Whether a file found in a folder is taken: its name matches one
+    ``include`` pattern and no ``exclude`` one (as ``fnmatch`` matches), and
+    it is not an output being written. The patterns are compiled once, into
+    one expression each way, and a lone ``*`` costs no matching at all: a
+    scan asks this of every file."""
+    include, exclude = tuple(include), tuple(exclude)
+    if not include:
+        return lambda name: False
+
+    def compiled(patterns: tuple[str, ...]) -> Callable[[str], object]:
+        return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+    included = None if "*" in include else compiled(include)
+    excluded = compiled(exclude) if exclude else None
+
+    def wanted(name: str) -> bool:
+        if included is not None and not included(name):
+            return False
+        if excluded is not None and excluded(name):
+            return False
+        return not is_temporary_name(name)
+
+    return wanted
 
 
 def _identity(path: str | os.PathLike[str] | None) -> tuple[int, int] | None:
@@ -73,13 +89,10 @@ def expand_paths(
     once. ``out_dir``, the folder outputs go to, is skipped when a walk
     reaches it (named itself, it is walked: it was listed before any output
     of this walk reached it)."""
-    include, exclude = tuple(include), tuple(exclude)
+    wanted = _matcher(include, exclude)
     seen_files: set[tuple[int, int]] = set()
     seen_dirs: set[tuple[int, int]] = set()
     skipped_dir = _identity(out_dir)
-
-    def wanted(name: str) -> bool:
-        return _wanted(name, include, exclude)
 
     def visit(path: str, named: bool) -> Iterator[str | Rejected]:
         """``named``: the user gave this path itself, so a file is taken
@@ -183,7 +196,7 @@ class InputScope:
         exclude: Iterable[str] = (),
         out_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        self._include, self._exclude = tuple(include), tuple(exclude)
+        self._wanted = _matcher(include, exclude)
         self._files: set[tuple[int, int]] = set()
         self._folders: list[tuple[str, str]] = []  # (as named, real), absolute
         self._out_dir = _identity(out_dir)
@@ -206,9 +219,7 @@ class InputScope:
             return False
         if (info.st_dev, info.st_ino) in self._files:
             return True
-        if not stat.S_ISREG(info.st_mode) or not _wanted(
-            os.path.basename(path), self._include, self._exclude
-        ):
+        if not stat.S_ISREG(info.st_mode) or not self._wanted(os.path.basename(path)):
             return False
         folder = os.path.dirname(os.path.abspath(path))
         real = os.path.realpath(folder)
