@@ -78,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="output folder, for processors that write files")
     run.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="per-task time-out")
     run.add_argument("--retries", type=_at_least(0), help="re-run a failed task up to N times")
-    run.add_argument("--halt-after", type=_at_least(1), metavar="N", help="stop after N failures")
+    run.add_argument(
+        "--halt-after",
+        type=_at_least(1),
+        metavar="N",
+        help="stop queueing after N failed inputs (rejected paths do not count), as the window's stop rule",
+    )
     run.add_argument("--include", action="append", default=[], metavar="GLOB", help="only files matching")
     run.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files matching")
     run.add_argument("--follow-symlinks", action="store_true", help="walk into symlinked folders")
