@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QSettings, Qt, QUrl, Slot
+from PySide6.QtCore import QByteArray, QMimeData, QSettings, Qt, QUrl, Slot
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -313,7 +313,7 @@ class JobDialog(QDialog):
     @property
     def paths(self) -> list[str]:
         items = (self.paths_list.item(i) for i in range(self.paths_list.count()))
-        return [item.data(Qt.ItemDataRole.UserRole) for item in items]
+        return [os.fsdecode(bytes(item.data(Qt.ItemDataRole.UserRole))) for item in items]
 
     def set_paths(self, paths: Iterable[str]) -> None:
         self.paths_list.clear()
@@ -327,7 +327,9 @@ class JobDialog(QDialog):
             if path and path not in known:
                 known.add(path)
                 item = QListWidgetItem(printable(path))
-                item.setData(Qt.ItemDataRole.UserRole, path)
+                # As bytes: a QString cannot hold the surrogate escapes of a
+                # name that is not UTF-8, a QByteArray holds the name as it is.
+                item.setData(Qt.ItemDataRole.UserRole, QByteArray(os.fsencode(path)))
                 item.setToolTip(printable(path))
                 self.paths_list.addItem(item)
         self._show_count()

@@ -137,11 +137,6 @@ def test_dropped_files_are_hashed_on_the_thread_pool(qtbot, qtmodeltester, windo
     qtbot.waitUntil(lambda: window.progress.text().startswith("all 7"), timeout=WAIT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gui/job_dialog.py keeps the paths in QListWidgetItem data, a QString, which cannot hold "
-    "the surrogate escapes of bytes that are not UTF-8: the name arrives mangled",
-)
 def test_a_dropped_name_that_is_not_utf8_is_hashed(qtbot, window, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
