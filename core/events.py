@@ -84,7 +84,8 @@ class EventBus:
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(event)`` for every event from now on; returns a function
         that unsubscribes. ``fn`` runs in worker threads: it must be cheap and
-        thread-safe, and what it raises is logged, never passed on."""
+        thread-safe, and what it raises (anything, SystemExit too) is logged,
+        never passed on."""
         self._subscribers = (*self._subscribers, fn)
 
         def unsubscribe() -> None:
@@ -119,7 +120,9 @@ class EventBus:
         for fn in self._subscribers:
             try:
                 fn(event)
-            except Exception:
+            except BaseException:
+                # SystemExit and KeyboardInterrupt too: raised here, they would
+                # end the emitting worker and leave its task's future unresolved.
                 log.exception("event subscriber %r failed on %s", fn, kind)
         return event
 

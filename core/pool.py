@@ -638,7 +638,7 @@ class Pool(Executor):
         def call() -> None:
             try:
                 fn(arg)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: it must not end the worker
                 log.exception("callback %r of task %s failed", fn, task.id)
                 self._emit(E.CALLBACK_FAILED, task.id, task.worker_id, TaskError.from_exception(exc))
 

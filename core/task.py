@@ -10,6 +10,7 @@ follows the newest attempt.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -28,6 +29,8 @@ __all__ = [
     "current_task",
     "report_progress",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class TaskState(StrEnum):
@@ -164,6 +167,15 @@ class TaskFuture(Future):
     def _cancel_as_future(self) -> bool:
         """The plain Future cancel, for the pool's own use."""
         return super().cancel()
+
+    def _invoke_callbacks(self) -> None:
+        # As Future's, but for any exception (SystemExit too): a done callback
+        # runs in the worker that resolved the future and must not end it.
+        for callback in self._done_callbacks:  # type: ignore[attr-defined]
+            try:
+                callback(self)
+            except BaseException:
+                log.exception("exception calling callback for %r", self)
 
 
 class TaskContext:

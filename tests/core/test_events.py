@@ -17,6 +17,7 @@ from core import (
     EventKind,
     Task,
     TaskError,
+    TaskState,
     TaskTimeout,
     ThreadPool,
     WorkerInfo,
@@ -152,6 +153,34 @@ def test_a_failing_subscriber_is_logged_and_the_pool_goes_on(pool: ThreadPool, c
     logged = [r for r in caplog.records if r.name == "core.events"]
     assert logged
     assert all(r.exc_info and "subscriber broke" in str(r.exc_info[1]) for r in logged)
+
+
+@pytest.mark.parametrize("raised", [SystemExit, KeyboardInterrupt], ids=["SystemExit", "KeyboardInterrupt"])
+@pytest.mark.parametrize("kind", [E.TASK_STARTED, E.TASK_DONE, E.WORKER_IDLE])
+def test_a_subscriber_raising_a_base_exception_ends_no_worker_and_no_task_stays_running(
+    make_pool, caplog, raised: type[BaseException], kind: EventKind
+) -> None:
+    pool = make_pool(workers=1)
+    [worker] = [w.id for w in pool.workers]
+
+    def leaves(event: Event) -> None:
+        if event.kind is kind:
+            raise raised("subscriber left")
+
+    pool.events.subscribe(leaves)
+    after = Recorder(pool)
+
+    with caplog.at_level(logging.ERROR, logger="core.events"):
+        futures = [pool.submit(abs, -i) for i in range(3)]
+        assert [f.result(timeout=WAIT) for f in futures] == [0, 1, 2]
+        after.wait_for(kind)  # seen by a later subscriber: the broken one has run
+
+    for future in futures:
+        assert after.of_task(future.task_id)[-1].kind is E.TASK_DONE
+        assert future.task.state is TaskState.DONE
+    assert [w.id for w in pool.workers] == [worker]
+    assert not after.of_kind(E.WORKER_EXITED)
+    assert any(r.exc_info and "subscriber left" in str(r.exc_info[1]) for r in caplog.records)
 
 
 # ------------------------------------------------------------------- buffers

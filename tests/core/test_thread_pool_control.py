@@ -568,6 +568,62 @@ def test_a_failing_callback_is_reported_and_the_pool_keeps_working(make_pool, ca
     assert pool.stats().workers == 1
 
 
+@pytest.mark.parametrize("raised", [SystemExit, KeyboardInterrupt], ids=["SystemExit", "KeyboardInterrupt"])
+def test_a_callback_raising_a_base_exception_is_reported_and_the_worker_stays(
+    make_pool, caplog, raised: type[BaseException]
+) -> None:
+    pool = make_pool(workers=1)
+    events = Recorder(pool)
+    [worker] = [w.id for w in pool.workers]
+
+    def leaves(value: Any) -> None:
+        raise raised(f"callback left on {value!r}")
+
+    with caplog.at_level(logging.ERROR):
+        result = pool.apply_async(abs, (-4,), callback=leaves)
+        failed = pool.apply_async(fail, error_callback=leaves)
+        assert result.get(timeout=WAIT) == 4
+        with pytest.raises(ValueError, match="no luck"):
+            failed.get(timeout=WAIT)
+
+    for task_id in (result.task_id, failed.task_id):
+        reported = events.wait_for(E.CALLBACK_FAILED, task_id)
+        assert reported.payload.type_name == raised.__name__
+        assert reported.worker_id == worker
+    assert "callback left on 4" in str(events.wait_for(E.CALLBACK_FAILED, result.task_id).payload)
+    assert events.task_kinds(result.task_id)[-1] is E.TASK_DONE
+    assert events.task_kinds(failed.task_id)[-1] is E.TASK_FAILED
+    assert sum("callback" in r.getMessage() for r in caplog.records) == 2
+    # The same worker goes on; none exited.
+    assert pool.apply(abs, (-5,)) == 5
+    assert [w.id for w in pool.workers] == [worker]
+    assert not events.of_kind(E.WORKER_EXITED)
+
+
+@pytest.mark.parametrize("raised", [SystemExit, KeyboardInterrupt], ids=["SystemExit", "KeyboardInterrupt"])
+def test_a_done_callback_raising_a_base_exception_does_not_end_the_worker(
+    make_pool, caplog, raised: type[BaseException]
+) -> None:
+    pool = make_pool(workers=1)
+    events = Recorder(pool)
+    called = threading.Event()
+
+    def leaves(future: cf.Future) -> None:
+        called.set()
+        raise raised("done callback left")
+
+    gate = threading.Event()
+    future = pool.submit(gate.wait, WAIT)
+    future.add_done_callback(leaves)
+    with caplog.at_level(logging.ERROR):
+        gate.set()
+        assert future.result(timeout=WAIT) is True
+        assert called.wait(WAIT)
+        assert pool.submit(abs, -6).result(timeout=WAIT) == 6
+    assert not events.of_kind(E.WORKER_EXITED)
+    assert any("done callback left" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
 def test_shutdown_with_no_worker_left_cancels_what_is_queued(make_pool) -> None:
     pool = make_pool(workers=1)
     pool.dismiss_workers(1, join=True)
