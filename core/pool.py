@@ -53,6 +53,7 @@ import atexit
 import bisect
 import itertools
 import logging
+import numbers
 import threading
 import time
 import weakref
@@ -286,8 +287,10 @@ class Pool(Executor):
         newest). With a bounded queue, ``block`` and ``queue_timeout`` say how
         long to wait for room before raising QueueFull.
         """
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if timeout is not None:
+            _check_seconds("timeout", timeout)
+        if block and queue_timeout is not None:  # without block it does not apply
+            _check_seconds("queue_timeout", queue_timeout, allow_zero=True)
         if retries:
             _check_count("retries", retries, minimum=0)
         return self._submit(
@@ -357,10 +360,12 @@ class Pool(Executor):
     def _reserve_room(self, block: bool, queue_timeout: float | None) -> None:
         room = self._room
         assert room is not None
-        if not room.acquire(block, queue_timeout):
+        # As queue.Queue.put: without ``block`` the time-out does not apply
+        # (Semaphore.acquire refuses a time-out for a non-blocking call).
+        if not (room.acquire(True, queue_timeout) if block else room.acquire(False)):
             raise QueueFull(
                 f"the queue holds {self._queue_size} tasks and stayed full"
-                + (f" for {queue_timeout:g} s" if queue_timeout else "")
+                + (f" for {queue_timeout:g} s" if block and queue_timeout else "")
                 + "; wait for results, raise queue_size or submit with a longer timeout"
             )
         if self._closed:
@@ -1152,6 +1157,17 @@ class Pool(Executor):
 
 def _error_record(exc: BaseException) -> TaskError:
     return exc if isinstance(exc, TaskError) else TaskError.from_exception(exc)
+
+
+def _check_seconds(name: str, value: Any, allow_zero: bool = False) -> None:
+    """A time-out must be a real number of seconds: a clear error for
+    ``timeout="5"`` rather than a comparison failing somewhere inside."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}: {value!r}")
+    seconds = float(value)
+    if not (seconds >= 0 if allow_zero else seconds > 0):  # NaN fails both
+        which = "zero or more" if allow_zero else "a positive number of"
+        raise ValueError(f"{name} must be {which} seconds, got {value!r}")
 
 
 def _check_count(name: str, value: Any, minimum: int) -> None:

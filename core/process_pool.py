@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from . import process_worker
 from .errors import TaskCancelled, TaskError, TaskTimeout, WorkerLost
 from .events import EventKind
-from .pool import Pool, _check_count, _Worker
+from .pool import Pool, _check_count, _check_seconds, _Worker
 from .task import Task
 from .worker import WorkerInfo
 
@@ -256,8 +256,8 @@ class ProcessPool(Pool):
     ) -> None:
         if workers is None:
             workers = os.cpu_count() or 1
-        if task_timeout is not None and not task_timeout > 0:
-            raise ValueError(f"task_timeout must be a positive number of seconds, got {task_timeout!r}")
+        if task_timeout is not None:
+            _check_seconds("task_timeout", task_timeout)
         if max_tasks_per_worker is not None:
             _check_count("max_tasks_per_worker", max_tasks_per_worker, minimum=1)
         if start_method is None:

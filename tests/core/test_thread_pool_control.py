@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -377,6 +378,19 @@ def test_schedule_refuses_a_full_queue_without_blocking_or_after_queue_timeout(m
     assert (stats.queued, stats.submitted) == (1, 2)
 
 
+def test_a_non_blocking_schedule_ignores_its_queue_timeout_as_queue_put_does(make_pool, hold: Hold) -> None:
+    pool = make_pool(workers=1, queue_size=1)
+    fill_queue(pool, hold)
+
+    started = time.monotonic()
+    with pytest.raises(QueueFull, match="stayed full"):
+        pool.schedule(abs, (-2,), block=False, queue_timeout=1)
+    assert time.monotonic() - started < 0.5  # at once, not after the time-out
+    hold.release()
+    wait_until(lambda: pool.stats().queued == 0)
+    assert pool.schedule(abs, (-3,), block=False, queue_timeout=1).result(timeout=WAIT) == 3
+
+
 def test_cancelling_a_queued_task_frees_its_place(make_pool, hold: Hold) -> None:
     pool = make_pool(workers=1, queue_size=1)
     pool.submit(hold)
@@ -475,55 +489,127 @@ def test_stats_count_tasks_and_workers(make_pool, hold: Hold) -> None:
 # ----------------------------------------------------------------- bad input
 
 
+def still_works(pool: ThreadPool) -> None:
+    """After refusing bad input, the pool runs tasks as before."""
+    assert pool.submit(abs, -7).result(timeout=WAIT) == 7
+
+
 def test_submit_after_shutdown_raises_pool_closed(pool: ThreadPool) -> None:
     pool.shutdown()
 
-    with pytest.raises(PoolClosed) as caught:
+    with pytest.raises(PoolClosed, match="cannot submit to this thread pool: it was shut down") as caught:
         pool.submit(abs, 1)
     assert isinstance(caught.value, RuntimeError)
-    with pytest.raises(PoolClosed):
+    with pytest.raises(PoolClosed, match="cannot add workers: this thread pool was shut down"):
         pool.add_workers(1)
 
 
 def test_a_task_must_be_callable(pool: ThreadPool) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="a task needs a callable, got int: 42"):
         pool.submit(42)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="a task needs a callable, got str: 'not a function'"):
         pool.schedule("not a function")
     assert pool.stats().submitted == 0
+    still_works(pool)
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "message"),
     [
-        pytest.param(lambda pool: pool.dismiss_workers(-1), id="dismiss_workers(-1)"),
-        pytest.param(lambda pool: pool.add_workers(0), id="add_workers(0)"),
-        pytest.param(lambda pool: pool.schedule(abs, (1,), timeout=-1), id="negative timeout"),
-        pytest.param(lambda pool: pool.schedule(abs, (1,), timeout=0), id="zero timeout"),
-        pytest.param(lambda pool: pool.schedule(abs, (1,), retries=-1), id="negative retries"),
+        pytest.param(
+            lambda pool: pool.dismiss_workers(-1), "n must be at least 0, got -1", id="dismiss_workers(-1)"
+        ),
+        pytest.param(lambda pool: pool.add_workers(0), "n must be at least 1, got 0", id="add_workers(0)"),
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), timeout=-1),
+            "timeout must be a positive number of seconds, got -1",
+            id="negative timeout",
+        ),
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), timeout=0),
+            "timeout must be a positive number of seconds, got 0",
+            id="zero timeout",
+        ),
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), timeout=float("nan")),
+            "timeout must be a positive number of seconds, got nan",
+            id="NaN timeout",
+        ),
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), retries=-1),
+            "retries must be at least 0, got -1",
+            id="negative retries",
+        ),
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), queue_timeout=-1),
+            "queue_timeout must be zero or more seconds, got -1",
+            id="negative queue_timeout",
+        ),
     ],
 )
-def test_bad_counts_and_times_raise_value_error(pool: ThreadPool, call: Callable[[ThreadPool], Any]) -> None:
-    with pytest.raises(ValueError):
+def test_bad_counts_and_times_raise_value_error(
+    pool: ThreadPool, call: Callable[[ThreadPool], Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
         call(pool)
     assert pool.stats().workers == 2
     assert pool.stats().submitted == 0
+    still_works(pool)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), timeout="x"),
+            "timeout must be a number of seconds, got str: 'x'",
+            id="timeout='x'",
+        ),
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), timeout=True),
+            "timeout must be a number of seconds, got bool: True",
+            id="timeout=True",
+        ),
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), queue_timeout="1"),
+            "queue_timeout must be a number of seconds, got str: '1'",
+            id="queue_timeout='1'",
+        ),
+        pytest.param(
+            lambda pool: pool.schedule(abs, (1,), retries="2"),
+            "retries must be a whole number, got str: '2'",
+            id="retries='2'",
+        ),
+        pytest.param(
+            lambda pool: pool.dismiss_workers(1.5), "n must be a whole number, got float: 1.5", id="n=1.5"
+        ),
+    ],
+)
+def test_bad_types_raise_type_error_with_a_message(
+    pool: ThreadPool, call: Callable[[ThreadPool], Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=re.escape(message)):
+        call(pool)
+    assert pool.stats().workers == 2
+    assert pool.stats().submitted == 0
+    still_works(pool)
 
 
 @pytest.mark.parametrize("workers", [0, -1])
 def test_a_pool_needs_at_least_one_worker(workers: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"workers must be at least 1, got {workers}"):
         ThreadPool(workers=workers)
 
 
 def test_cancel_of_an_unknown_id_raises_unknown_task(pool: ThreadPool) -> None:
-    with pytest.raises(UnknownTask) as caught:
+    with pytest.raises(UnknownTask, match="this thread pool has no task 1000000000") as caught:
         pool.cancel(10**9)
     assert isinstance(caught.value, LookupError)
 
     pool.submit(abs, 1).result(timeout=WAIT)
-    with pytest.raises(UnknownTask):
+    with pytest.raises(UnknownTask, match="this thread pool has no task 1000000000"):
         pool.cancel(10**9)
+    still_works(pool)
 
 
 def test_cancel_of_another_pools_task_raises_unknown_task(make_pool) -> None:
@@ -533,8 +619,10 @@ def test_cancel_of_another_pools_task_raises_unknown_task(make_pool) -> None:
     foreign.result(timeout=WAIT)
     pool.submit(abs, 3).result(timeout=WAIT)
 
-    with pytest.raises(UnknownTask):
+    with pytest.raises(UnknownTask, match=f"this thread pool has no task {foreign.task_id}"):
         pool.cancel(foreign.task_id)
+    still_works(pool)
+    assert other.submit(abs, -8).result(timeout=WAIT) == 8
 
 
 # ------------------------------------------------------------------ callbacks
