@@ -792,6 +792,18 @@ class Pool(Executor):
         self._join(waiting, timeout)
         return [w.id for w in waiting]
 
+    def _join_worker(self, worker_id: int, timeout: float | None = None) -> bool:
+        """Wait for one worker to be gone, dismissed or not (``Thread.join``
+        for the classic vocabulary); True once it is joined."""
+        with self._lock:
+            worker = self._workers.get(worker_id)
+            if worker is None:
+                worker = next((w for w in self._exited if w.id == worker_id), None)
+        if worker is None:
+            return True  # joined already
+        self._join([worker], timeout)
+        return worker.state is WorkerState.JOINED
+
     def _join(self, workers: Iterable[_Worker], timeout: float | None = None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         for worker in workers:

@@ -26,6 +26,7 @@ __all__ = [
     "NoWorkersAvailable",
     "ThreadPool",
     "WorkRequest",
+    "WorkerThread",
     "makeRequests",
 ]
 
@@ -95,6 +96,67 @@ def makeRequests(
     return requests
 
 
+class WorkerThread:
+    """One worker of a pool, standing in for the original's ``WorkerThread``
+    (a ``threading.Thread`` subclass): ``dismiss()``, ``join(timeout)``,
+    ``is_alive()`` / ``isAlive()``, ``name``, ``daemon`` and ``native_id``.
+
+    It is a handle on a ``core.ThreadPool`` worker rather than the thread
+    itself, because the core owns its workers' threads: it replaces an
+    abandoned worker, announces every change as an event, and a thread
+    started or stopped behind its back would bypass both. Handles of the
+    same worker compare equal."""
+
+    __slots__ = ("_pool", "id")
+
+    def __init__(self, pool: _CorePool, worker_id: int) -> None:
+        self._pool = pool
+        #: the PoolScope worker id
+        self.id = worker_id
+
+    @property
+    def name(self) -> str:
+        return f"poolscope-worker-{self.id}"
+
+    @property
+    def native_id(self) -> int | None:
+        return self._thread_info().get("native_id")
+
+    daemon = True
+
+    def dismiss(self) -> None:
+        """Tell the worker to exit when done with its current request."""
+        try:
+            self._pool.dismiss_worker(self.id)
+        except LookupError:
+            pass  # gone already, as dismissing a finished thread does nothing
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the worker has ended (as ``Thread.join``: it returns
+        after ``timeout`` either way; ask ``is_alive()``)."""
+        self._pool._join_worker(self.id, timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread_info().get("alive", False)
+
+    isAlive = is_alive
+
+    def _thread_info(self) -> dict[str, Any]:
+        for info in self._pool.workers:
+            if info.id == self.id:
+                return {"native_id": info.native_id, "alive": info.state.value not in ("exited", "joined")}
+        return {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WorkerThread) and (other._pool, other.id) == (self._pool, self.id)
+
+    def __hash__(self) -> int:
+        return hash((id(self._pool), self.id))
+
+    def __repr__(self) -> str:
+        return f"<WorkerThread {self.id} {'alive' if self.is_alive() else 'ended'}>"
+
+
 class ThreadPool:
     """The classic pool: ``putRequest`` work, then ``poll()`` or ``wait()``
     for results, which run the requests' callbacks in the calling thread.
@@ -109,12 +171,16 @@ class ThreadPool:
             self.pool.dismiss_workers(1, join=True)
         self._results: queue.SimpleQueue[tuple[WorkRequest, Any]] = queue.SimpleQueue()
         self.workRequests: dict[Any, WorkRequest] = {}
-        self.dismissedWorkers: list[int] = []
+        self.dismissedWorkers: list[WorkerThread] = []
 
     @property
-    def workers(self) -> list[int]:
-        """Ids of the workers that have not been dismissed."""
-        return [w.id for w in self.pool.workers if w.state.value in ("idle", "busy")]
+    def workers(self) -> list[WorkerThread]:
+        """The workers that have not been dismissed, as ``WorkerThread``
+        handles. A fresh list on each read: the original's is a plain list
+        that only the pool itself changes, and so it is here (a worker that
+        the core replaced shows up, one it abandoned does not)."""
+        pool = self.pool
+        return [WorkerThread(pool, w.id) for w in pool.workers if w.state.value in ("idle", "busy")]
 
     def createWorkers(self, num_workers: int, poll_timeout: float = 5) -> None:
         """Add ``num_workers`` worker threads (``poll_timeout`` is not needed)."""
@@ -122,10 +188,13 @@ class ThreadPool:
             self.pool.add_workers(num_workers)
 
     def dismissWorkers(self, num_workers: int, do_join: bool = False) -> None:
-        """Tell ``num_workers`` workers to quit after their current request."""
+        """Tell ``num_workers`` workers to quit after their current request
+        (none when it is 0 or less, as in the original)."""
+        if num_workers <= 0:
+            return
         dismissed = self.pool.dismiss_workers(min(num_workers, len(self.workers)), join=do_join)
         if not do_join:
-            self.dismissedWorkers.extend(dismissed)
+            self.dismissedWorkers.extend(WorkerThread(self.pool, w) for w in dismissed)
 
     def joinAllDismissedWorkers(self) -> None:
         """Wait for every dismissed worker to end."""

@@ -133,3 +133,83 @@ def test_the_work_is_observable():
     pool.dismissWorkers(2, do_join=True)
     kinds = [e.kind for e in events.drain()]
     assert kinds.count(EventKind.TASK_DONE) == 4
+
+
+def test_a_non_blocking_put_into_a_full_queue_raises_full_at_once():
+    gate = threading.Event()
+    pool = threadpool.ThreadPool(1, q_size=1)
+    pool.putRequest(threadpool.WorkRequest(gate.wait, [5]))
+    deadline = time.monotonic() + 5
+    while pool.pool.stats().running == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    pool.putRequest(threadpool.WorkRequest(square, [2]))  # fills the queue
+    started = time.monotonic()
+    with pytest.raises(queue.Full):
+        pool.putRequest(threadpool.WorkRequest(square, [3]), block=False, timeout=1)
+    assert time.monotonic() - started < 0.5  # as Queue.put: no waiting without block
+    gate.set()
+    pool.wait()
+    pool.dismissWorkers(1, do_join=True)
+
+
+@pytest.mark.parametrize("count", [0, -1])
+def test_dismissing_no_workers_or_a_negative_number_does_nothing(count):
+    pool = threadpool.ThreadPool(2)
+    pool.dismissWorkers(count)
+    pool.dismissWorkers(count, do_join=True)
+    assert len(pool.workers) == 2
+    assert pool.dismissedWorkers == []
+    pool.putRequest(threadpool.WorkRequest(square, [3]))
+    pool.wait()
+    pool.dismissWorkers(2, do_join=True)
+
+
+def test_workers_are_thread_like_handles_that_dismiss_and_join():
+    pool = threadpool.ThreadPool(2)
+    workers = pool.workers
+    assert len(workers) == 2
+    first, second = workers
+    assert first.is_alive() and first.isAlive() and first.daemon
+    assert first.name.startswith("poolscope-worker-")
+    assert first in pool.workers and first != second
+
+    first.dismiss()
+    first.join(5)
+    assert not first.isAlive()
+    assert pool.workers == [second]
+
+    pool.dismissWorkers(1)
+    assert pool.dismissedWorkers == [second]
+    for worker in pool.dismissedWorkers:
+        worker.join(5)
+    assert not second.is_alive()
+    pool.joinAllDismissedWorkers()
+    assert pool.workers == [] and pool.dismissedWorkers == []
+
+
+def test_joining_a_worker_that_was_not_dismissed_waits_like_thread_join():
+    pool = threadpool.ThreadPool(1)
+    [worker] = pool.workers
+    started = time.monotonic()
+    worker.join(0.1)  # returns after the time-out; the worker goes on
+    assert time.monotonic() - started >= 0.09
+    assert worker.is_alive()
+    pool.dismissWorkers(1, do_join=True)
+    assert not worker.is_alive()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("threadpool") is None, reason="original not installed")
+@pytest.mark.leaves_threads  # the original's dismissed threads take up to poll_timeout to leave
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_worker_handles_answer_what_the_originals_threads_answer():
+    import threadpool as original
+
+    for tp in (threadpool, original):
+        pool = tp.ThreadPool(2)
+        workers = pool.workers
+        assert [w.is_alive() for w in workers] == [True, True]
+        assert all(w.daemon for w in workers)
+        pool.dismissWorkers(-1)
+        assert len(pool.workers) == 2
+        workers[0].dismiss()
+        pool.dismissWorkers(2, do_join=tp is threadpool)
