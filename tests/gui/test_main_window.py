@@ -155,16 +155,23 @@ def test_closing_with_work_running_asks_and_stay_keeps_everything(qtbot, window)
 
 
 def test_cancel_and_quit_stops_every_worker(qtbot, window):
+    from core import EventKind
+
+    buffers = [pool.events.buffer() for pool in window.pools]  # before the ids: no worker slips between
+    ids = [{w.id for w in pool.workers} for pool in window.pools]
     window.run_demo_tasks(count=30, pool_index=0)
     window.run_demo_tasks(count=10, pool_index=1)
     qtbot.waitUntil(lambda: window.thread_pool.stats().running > 0, timeout=WAIT)
     window.ask_on_close = lambda: CANCEL
     window.close()
     assert not window.isVisible()
-    for pool in window.pools:
+    for pool, buffer, started in zip(window.pools, buffers, ids, strict=True):
         assert pool.stats().closed
         assert pool.stats().running == 0 and pool.stats().queued == 0
-        assert all(w.state.value == "joined" for w in pool.workers)
+        assert pool.workers == []  # joined workers leave the list
+        events = buffer.drain()
+        started |= {e.worker_id for e in events if e.kind is EventKind.WORKER_STARTED}
+        assert started and {e.worker_id for e in events if e.kind is EventKind.WORKER_JOINED} == started
 
 
 def test_finish_then_quit_lets_queued_work_run(qtbot, window):
