@@ -34,7 +34,11 @@ operations that are atomic in CPython instead:
   once more before it sleeps on its own ``wake`` (a lock; for a process
   worker a pipe watched with the child's sentinel); a submitter appends to
   ``_pending`` and then pops one idle worker and releases it. Whoever pops a
-  worker from ``_idle`` releases its ``wake`` exactly once.
+  worker from ``_idle`` releases its ``wake`` exactly once;
+- a task's future is resolved by whoever ended the task (the winner of the
+  pop above), so it has one writer and needs no lock of its own until
+  somebody waits on it: ``TaskFuture`` makes its condition only then, and
+  its docstring says why a resolver and a waiter cannot miss each other.
 
 One replacement rule serves every backend (``_worker_exited`` and
 ``_replace_locked``): a worker that is gone is replaced while the pool is

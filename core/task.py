@@ -13,7 +13,13 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures._base import (  # the states the standard functions read
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    PENDING,
+)
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +142,13 @@ class Task:
         return f"<Task {self.id} {self.name!r} {self.state.value} attempt {self.attempt}>"
 
 
+#: Guards the creation of a future's condition (rare: only when somebody
+#: waits on a future that has not finished, or adds a done callback).
+_condition_created = threading.Lock()
+_DONE_STATES = frozenset({CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED})
+_CANCELLED_STATES = frozenset({CANCELLED, CANCELLED_AND_NOTIFIED})
+
+
 class TaskFuture(Future):
     """A standard ``concurrent.futures.Future`` that knows its task.
 
@@ -143,22 +156,145 @@ class TaskFuture(Future):
     meaning (True only for a task that had not started) and also tells the
     pool, so the task's record becomes CANCELLED with one event. ``running()``
     reads the task's state, so the pool need not mark every future running.
+
+    Cheaper than a plain Future where nobody waits: its condition (a
+    ``threading.Condition`` with its lock, its deque and five bound methods,
+    eight objects the garbage collector tracks) and its lists of waiters and
+    callbacks are made only when first needed -- by ``result()`` or
+    ``exception()`` before it is done, ``add_done_callback``,
+    ``as_completed``, ``wait`` or asyncio. Everything the standard API and
+    those functions touch (``_condition``, ``_waiters``, ``_state``) behaves
+    as on a plain Future.
+
+    Why resolving it needs no lock while nobody waits: the pool resolves each
+    future exactly once (from the thread that won the task's pop from
+    ``_queued`` or ``_running``, see core.pool), so there is no second writer.
+    ``set_result`` writes the result, then the state, then looks for a
+    condition; a waiter makes the condition, then takes it, then reads the
+    state. Under the GIL these steps are ordered, so either the resolver sees
+    the condition (and wakes the waiter under it, as a plain Future does) or
+    the waiter sees the state FINISHED and does not wait. The same holds for
+    done callbacks, which are only ever added under the condition.
     """
 
-    __slots__ = ("task",)
+    __slots__ = ("_callbacks", "_cond", "_exception", "_result", "_state", "_waiter_list", "task")
     task: Task | None
+
+    def __init__(self) -> None:
+        # Not Future.__init__: it makes the condition at once.
+        self._state = PENDING
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._cond: threading.Condition | None = None
+        self._waiter_list: list[Any] | None = None
+        self._callbacks: list[Callable[[Future[Any]], object]] | None = None
+        self.task = None
+
+    # What the standard code reads, made when first read.
+
+    @property
+    def _condition(self) -> threading.Condition:  # type: ignore[override]
+        cond = self._cond
+        if cond is None:
+            with _condition_created:
+                cond = self._cond
+                if cond is None:
+                    cond = self._cond = threading.Condition()
+        return cond
+
+    @property
+    def _waiters(self) -> list[Any]:  # type: ignore[override]
+        # Read under the condition only (by as_completed, wait and the setters).
+        waiters = self._waiter_list
+        if waiters is None:
+            waiters = self._waiter_list = []
+        return waiters
+
+    @property
+    def _done_callbacks(self) -> list[Callable[[Future[Any]], object]]:  # type: ignore[override]
+        callbacks = self._callbacks
+        if callbacks is None:
+            callbacks = self._callbacks = []
+        return callbacks
+
+    # Reading: no lock once it is done.
 
     @property
     def task_id(self) -> int | None:
         task = self.task
         return task.id if task is not None else None
 
+    def done(self) -> bool:
+        return self._state in _DONE_STATES
+
+    def cancelled(self) -> bool:
+        return self._state in _CANCELLED_STATES
+
     def running(self) -> bool:
         task = self.task
         return task is not None and task.state is TaskState.RUNNING and not self.done()
 
+    def result(self, timeout: float | None = None) -> Any:
+        if self._state == FINISHED:
+            error = self._exception
+            if error is None:
+                return self._result
+            try:
+                raise error
+            finally:
+                del error, self  # no cycle through the traceback
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if self._state == FINISHED:
+            return self._exception
+        return super().exception(timeout)
+
+    def add_done_callback(self, fn: Callable[[Future[Any]], object]) -> None:
+        with self._condition:  # from now on, resolving takes the condition too
+            if self._state not in _DONE_STATES:
+                self._done_callbacks.append(fn)
+                return
+        try:
+            fn(self)
+        except Exception:
+            log.exception("exception calling callback for %r", self)
+
+    # Resolving (the pool's side).
+
+    def set_result(self, result: Any) -> None:
+        if self._cond is not None:
+            super().set_result(result)  # somebody waits: the standard way
+            return
+        if self._state in _DONE_STATES:
+            raise InvalidStateError(f"{self._state}: {self!r}")
+        self._result = result
+        self._state = FINISHED
+        if self._cond is not None:  # a waiter came just now
+            self._notify_finished(_add_result)
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        if self._cond is not None:
+            super().set_exception(exception)
+            return
+        if self._state in _DONE_STATES:
+            raise InvalidStateError(f"{self._state}: {self!r}")
+        self._exception = exception
+        self._state = FINISHED
+        if self._cond is not None:
+            self._notify_finished(_add_exception)
+
+    def _notify_finished(self, tell: Callable[[Any, Future[Any]], None]) -> None:
+        """What a plain Future does under its condition once it is FINISHED,
+        for a waiter that made the condition while the state was written."""
+        with self._condition:
+            for waiter in self._waiters:
+                tell(waiter, self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
+
     def cancel(self) -> bool:
-        task = getattr(self, "task", None)
+        task = self.task
         if task is None:
             return super().cancel()
         task.pool.cancel(task.id)
@@ -171,11 +307,19 @@ class TaskFuture(Future):
     def _invoke_callbacks(self) -> None:
         # As Future's, but for any exception (SystemExit too): a done callback
         # runs in the worker that resolved the future and must not end it.
-        for callback in self._done_callbacks:  # type: ignore[attr-defined]
+        for callback in self._callbacks or ():
             try:
                 callback(self)
             except BaseException:
                 log.exception("exception calling callback for %r", self)
+
+
+def _add_result(waiter: Any, future: Future[Any]) -> None:
+    waiter.add_result(future)
+
+
+def _add_exception(waiter: Any, future: Future[Any]) -> None:
+    waiter.add_exception(future)
 
 
 class TaskContext:

@@ -170,6 +170,103 @@ def test_asyncio_cancelling_a_queued_call_cancels_its_task(make_pool, hold: Hold
     assert submitted.payload.future is None  # handed over, and let go
 
 
+# ------------------------------------------------- the future's lazy condition
+
+
+def test_a_future_nobody_waited_for_never_made_a_condition(make_pool) -> None:
+    pool = make_pool(workers=2)
+    futures = [pool.submit(abs, -i) for i in range(50)]
+    pool.shutdown(wait=True)  # every one done, none waited for
+
+    assert [f.result(timeout=WAIT) for f in futures] == list(range(50))
+    assert [f._cond for f in futures] == [None] * 50  # the condition is made only for a waiter
+
+
+def test_results_and_callbacks_reach_waiters_that_come_while_the_future_resolves(make_pool) -> None:
+    """Waiters and callbacks race the worker that resolves each future; every
+    one of them must see the outcome exactly once, and none may hang."""
+    pool = make_pool(workers=4)
+    rounds = 2_000
+    futures = [pool.submit(invert, i % 7) for i in range(rounds)]  # every seventh one fails
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def count(future: cf.Future) -> None:
+        with lock:
+            seen.append(1)
+
+    def wait_on(part: list[TaskFuture]) -> None:
+        for i, future in enumerate(part):
+            if i % 3 == 0:
+                future.add_done_callback(count)
+            if i % 3 == 1:
+                cf.wait([future], timeout=WAIT)
+            try:
+                future.result(timeout=WAIT)
+            except ZeroDivisionError:
+                pass
+
+    threads = [threading.Thread(target=wait_on, args=(futures[k::3],)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT * 4)
+    assert not any(thread.is_alive() for thread in threads)
+    callbacks = sum(1 for k in range(3) for i, _ in enumerate(futures[k::3]) if i % 3 == 0)
+    assert len(seen) == callbacks
+    failed = [f for f in futures if f.exception(timeout=0) is not None]
+    assert len(failed) == len([i for i in range(rounds) if i % 7 == 0])
+    assert all(isinstance(f.exception(), ZeroDivisionError) for f in failed)
+
+
+def test_as_completed_over_many_futures_resolving_meanwhile_yields_each_once(pool: ThreadPool) -> None:
+    futures = [pool.submit(abs, -i) for i in range(2_000)]
+    yielded = list(cf.as_completed(futures, timeout=WAIT * 4))
+    assert len(yielded) == len(futures) and set(yielded) == set(futures)
+    assert sorted(f.result() for f in yielded) == list(range(2_000))
+
+
+def test_a_done_callback_runs_once_whether_added_before_or_after_the_end(
+    pool: ThreadPool, hold: Hold
+) -> None:
+    calls: list[str] = []
+    called = threading.Event()
+    early = pool.submit(hold, "early")
+    hold.wait_started()
+    early.add_done_callback(lambda f: (calls.append(f"before: {f.result()}"), called.set()))
+    hold.release()
+    assert early.result(timeout=WAIT) == "early"
+    early.add_done_callback(lambda f: calls.append(f"after: {f.result()}"))  # runs here, at once
+    assert called.wait(WAIT)
+    pool.shutdown(wait=True)
+    assert sorted(calls) == ["after: early", "before: early"]
+
+
+def test_a_resolved_future_refuses_a_second_outcome(pool: ThreadPool) -> None:
+    future = pool.submit(abs, -3)
+    assert future.result(timeout=WAIT) == 3
+    with pytest.raises(cf.InvalidStateError):
+        future.set_result(4)
+    with pytest.raises(cf.InvalidStateError):
+        future.set_exception(ValueError("late"))
+    assert future.result() == 3 and future.exception() is None
+    assert not future.cancel() and not future.cancelled() and future.done()
+    assert "finished returned int" in repr(future)
+
+
+def test_result_of_an_unfinished_future_times_out_and_then_arrives(pool: ThreadPool, hold: Hold) -> None:
+    future = pool.submit(hold, "late")
+    hold.wait_started()
+    with pytest.raises(TimeoutError):
+        future.result(timeout=0.01)
+    with pytest.raises(TimeoutError):
+        future.exception(timeout=0.01)
+    assert not future.done() and future.running()
+    hold.release()
+    assert future.result(timeout=WAIT) == "late"
+    assert not future.running()
+
+
 # ------------------------------------------------------------------------ map
 
 
