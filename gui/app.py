@@ -52,14 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="thread pool workers (default: as set)",
+        help="thread pool workers this time (default: as set in the window; not saved)",
     )
     parser.add_argument(
         "--process-workers",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="process pool workers (default: as set, else one per CPU)",
+        help="process pool workers this time (default: as set, else one per CPU; not saved)",
     )
     parser.add_argument("--demo", action="store_true", help="queue demo tasks on both pools at start")
     history = parser.add_mutually_exclusive_group()
@@ -73,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-history", action="store_true", help="record nothing, and show no history, this time"
     )
     parser.add_argument(
-        "--theme", choices=["light", "dark"], default=None, help="colour theme (default: the last one used)"
+        "--theme",
+        choices=["light", "dark"],
+        default=None,
+        help="colour theme this time (default: the last one chosen in the window)",
     )
     parser.add_argument(
         "--quit-after",
@@ -144,13 +147,20 @@ def open_window(args: argparse.Namespace) -> MainWindow:
     app.setDesktopFileName("poolscope")
     app.setWindowIcon(resources.icon("poolscope"))
     settings = Settings.load()
-    settings.theme = args.theme or settings.theme
-    settings.thread_workers = args.workers or settings.thread_workers
-    settings.process_workers = args.process_workers or settings.process_workers
-    resources.apply_theme(app, settings.theme)
+    # For this session only: the window uses them and never saves them.
+    overrides = {
+        name: value
+        for name, value in (
+            ("theme", args.theme),
+            ("thread_workers", args.workers),
+            ("process_workers", args.process_workers),
+        )
+        if value is not None
+    }
+    resources.apply_theme(app, overrides.get("theme", settings.theme))
 
     history = False if args.no_history else (os.path.abspath(args.db) if args.db else None)
-    window = MainWindow(settings, history=history)
+    window = MainWindow(settings, history=history, overrides=overrides)
     window.show()
     if args.demo:
         window.run_demo_tasks(pool_index=0)

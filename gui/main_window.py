@@ -22,11 +22,12 @@ for resuming.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import (
@@ -72,6 +73,8 @@ __all__ = ["MainWindow"]
 FINISH, CANCEL, STAY = "finish", "cancel", "stay"
 #: The history opens this long after the window is created: after its first paint.
 HISTORY_OPEN_DELAY_MS = 150
+#: Settings the command line may set for one session (``poolscope --workers``…).
+OVERRIDABLE = ("thread_workers", "process_workers", "theme")
 
 
 class MainWindow(QMainWindow):
@@ -83,15 +86,28 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
         *,
         history: str | bool | None = None,
+        overrides: Mapping[str, Any] | None = None,
     ) -> None:
         """``history``: None records jobs as the settings say, False records
-        nothing, a path records into that file (``poolscope --db``)."""
+        nothing, a path records into that file (``poolscope --db``).
+
+        ``overrides``: settings the command line sets for this session only
+        (names from ``OVERRIDABLE``). They are used, never saved: saving the
+        settings later (the theme toggle, the settings dialog) writes what
+        the user chose, not ``--workers 32`` given once."""
         super().__init__(parent)
+        #: what is remembered between sessions (never holds the overrides)
         self.settings = settings or Settings.load()
+        unknown = set(overrides or ()) - set(OVERRIDABLE)
+        if unknown:
+            raise ValueError(f"cannot override {sorted(unknown)}; these can: {', '.join(OVERRIDABLE)}")
+        #: this session's values from the command line, until the user picks others
+        self.overrides: dict[str, Any] = dict(overrides or {})
+        effective = self.effective_settings
         self.setWindowTitle("PoolScope")
         self.setWindowIcon(resources.icon("poolscope"))
-        self.thread_pool = ThreadPool(workers=self.settings.thread_workers)
-        self.process_pool = ProcessPool(workers=self.settings.process_workers)
+        self.thread_pool = ThreadPool(workers=effective.thread_workers)
+        self.process_pool = ProcessPool(workers=effective.process_workers)
         self.views = [
             PoolView(self.thread_pool, "Threads", self.settings.history),
             PoolView(self.process_pool, "Processes", self.settings.history),
@@ -134,7 +150,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._restore_geometry()
         self.jobs_dock.hide()  # whatever the last session left: no job yet
-        self.set_theme(self.settings.theme)
+        self.set_theme(effective.theme)
         _tune_interpreter()
         QTimer.singleShot(HISTORY_OPEN_DELAY_MS, self.open_history)
 
@@ -259,7 +275,7 @@ class MainWindow(QMainWindow):
             view_menu.addAction(act)
         self.theme_action = QAction("Dark theme", self, checkable=True)
         self.theme_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
-        self.theme_action.setChecked(self.settings.theme == "dark")
+        self.theme_action.setChecked(self.effective_settings.theme == "dark")
         self.theme_action.toggled.connect(self._on_theme_toggled)
         view_menu.addSeparator()
         jobs_action = self.jobs_dock.toggleViewAction()
@@ -575,13 +591,28 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def open_settings(self) -> SettingsDialog:
-        dialog = SettingsDialog(self.settings, self)
+        """The settings dialog, showing what is in use (command-line values too)."""
+        dialog = SettingsDialog(self.effective_settings, self)
         dialog.accepted.connect(lambda: self.apply_settings(dialog.settings()))
         dialog.open()
         return dialog
 
+    @property
+    def effective_settings(self) -> Settings:
+        """The settings in use: the remembered ones with this session's
+        command-line values over them."""
+        return dataclasses.replace(self.settings, **self.overrides)
+
     def apply_settings(self, settings: Settings) -> None:
-        """Resize the pools, set the history window and the theme; remember all."""
+        """Resize the pools, set the history window and the theme; remember
+        them, except a command-line value the user left as it was: that one
+        stays in use for this session and the remembered one stays saved."""
+        saved = dataclasses.replace(settings)
+        for name, value in list(self.overrides.items()):
+            if getattr(settings, name) == value:
+                setattr(saved, name, getattr(self.settings, name))
+            else:
+                del self.overrides[name]  # the user chose anew: that choice is remembered
         for pool, wanted in (
             (self.thread_pool, settings.thread_workers),
             (self.process_pool, settings.process_workers),
@@ -589,8 +620,8 @@ class MainWindow(QMainWindow):
             _resize(pool, wanted)
         for view in self.views:
             view.set_history(settings.history)
-        self.settings = settings
-        settings.save()
+        self.settings = saved
+        saved.save()
         self.history_panel.set_keep_runs(settings.keep_runs)
         self._keep_runs()
         self.history_panel.refresh()
@@ -599,6 +630,7 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def _on_theme_toggled(self, dark: bool) -> None:
+        self.overrides.pop("theme", None)  # the user's choice beats --theme, and is remembered
         self.settings.theme = "dark" if dark else "light"
         self.settings.save()
         self.set_theme(self.settings.theme)

@@ -6,11 +6,19 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialogButtonBox
 
+from gui.app import build_parser, open_window
 from gui.enqueue_dialog import KINDS
 from gui.main_window import CANCEL, FINISH, STAY, MainWindow
 from gui.settings import Settings
 
 WAIT = 20_000
+
+
+def close_and_wait(qtbot, window: MainWindow) -> None:
+    """Close with cancel and quit, and wait until the window really closed."""
+    window.ask_on_close = lambda: CANCEL
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)
 
 
 @pytest.fixture
@@ -198,3 +206,41 @@ def test_geometry_and_splitters_are_remembered(qtbot, window):
     finally:
         again.ask_on_close = lambda: CANCEL
         again.close()
+
+
+# ---------------------------------------------------------- command line
+
+
+def test_command_line_values_are_used_but_never_saved(qtbot):
+    Settings(thread_workers=2, process_workers=1, theme="light").save()
+    args = build_parser().parse_args(
+        ["--workers", "3", "--process-workers", "2", "--theme", "dark", "--no-history"]
+    )
+    window = open_window(args)
+    qtbot.addWidget(window)
+    try:
+        assert (window.thread_pool.stats().workers, window.process_pool.stats().workers) == (3, 2)
+        assert window.theme_action.isChecked()
+
+        dialog = window.open_settings()
+        assert (dialog.thread_workers.value(), dialog.process_workers.value()) == (3, 2)
+        dialog.accept()  # as shown: the command-line values stay this session's
+        saved = Settings.load()
+        assert (saved.thread_workers, saved.process_workers, saved.theme) == (2, 1, "light")
+        assert window.thread_pool.stats().workers == 3
+
+        window.theme_action.trigger()  # the user's own choice: saved, the rest still not
+        saved = Settings.load()
+        assert (saved.thread_workers, saved.process_workers, saved.theme) == (2, 1, "light")
+        window.theme_action.trigger()
+        assert Settings.load().theme == "dark"
+
+        dialog = window.open_settings()
+        dialog.thread_workers.setValue(4)  # a value the user changes is remembered
+        dialog.accept()
+        saved = Settings.load()
+        assert (saved.thread_workers, saved.process_workers) == (4, 1)
+        assert window.thread_pool.stats().workers == 4
+        assert window.process_pool.stats().workers == 2
+    finally:
+        close_and_wait(qtbot, window)
