@@ -37,6 +37,8 @@ class PlannedTask(NamedTuple):
     args: tuple
     kwargs: dict[str, Any]
     label: str
+    #: seconds the task may run before it fails as timed out; None: no limit
+    timeout: float | None = None
 
 
 KINDS = ["Mixed demo", "Sleep", "CPU burn", "Random failures", "Progress reporter", "Call a Python function"]
@@ -61,6 +63,13 @@ class EnqueueDialog(QDialog):
         self.count_box = QSpinBox(minimum=1, maximum=1_000_000, value=20)
         self.count_box.setGroupSeparatorShown(True)
         form.addRow("How many", self.count_box)
+        # For every kind: a task running longer fails as "timed out" (the
+        # pool's per-task time-out), which the window can show and retry.
+        self.timeout_box = _seconds(0.0)
+        self.timeout_box.setMaximum(86_400.0)
+        self.timeout_box.setSpecialValueText("none")
+        self.timeout_box.setToolTip("A task still running after this long fails as timed out (0: no limit)")
+        form.addRow("Time-out (s)", self.timeout_box)
 
         self.pages = QStackedWidget()
         self.pages.addWidget(QLabel("Short sleeps, CPU work, progress reporters and failures, mixed."))
@@ -107,6 +116,12 @@ class EnqueueDialog(QDialog):
     def pool_index(self) -> int:
         return self.pool_box.currentIndex()
 
+    @property
+    def timeout(self) -> float | None:
+        """The time-out chosen, None for none."""
+        value = self.timeout_box.value()
+        return value if value > 0 else None
+
     def accept(self) -> None:
         """Queue nothing until every field makes sense."""
         try:
@@ -120,6 +135,10 @@ class EnqueueDialog(QDialog):
 
     def plan(self) -> list[PlannedTask]:
         """The tasks the fields describe; ValueError says what is wrong."""
+        timeout = self.timeout
+        return [task._replace(timeout=timeout) for task in self._plan_kind()]
+
+    def _plan_kind(self) -> list[PlannedTask]:
         count = self.count_box.value()
         kind = KINDS[self.kind_box.currentIndex()]
         rng = random.Random()

@@ -320,7 +320,7 @@ class MainWindow(QMainWindow):
         pool = self.pools[self.tabs.currentIndex() if pool_index is None else pool_index]
         self._start_batch_if_idle()
         for task in planned:
-            pool.schedule(task.fn, task.args, task.kwargs, label=task.label)
+            pool.schedule(task.fn, task.args, task.kwargs, label=task.label, timeout=task.timeout)
         self._batch_total += len(planned)
         self.statusBar().showMessage(
             f"Queued {len(planned):,} tasks on {self.views[self.pools.index(pool)].name}", 3000

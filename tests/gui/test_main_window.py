@@ -10,6 +10,7 @@ from gui.app import build_parser, open_window
 from gui.enqueue_dialog import KINDS
 from gui.main_window import CANCEL, FINISH, STAY, MainWindow
 from gui.settings import Settings
+from gui.task_table_model import Column
 
 WAIT = 20_000
 
@@ -244,3 +245,25 @@ def test_command_line_values_are_used_but_never_saved(qtbot):
         assert window.process_pool.stats().workers == 2
     finally:
         close_and_wait(qtbot, window)
+
+
+# ------------------------------------------------------------ enqueue dialog
+
+
+def test_the_enqueue_dialog_time_out_makes_tasks_time_out(qtbot, window):
+    dialog = window.open_enqueue_dialog()
+    dialog.pool_box.setCurrentIndex(1)  # processes: a timed-out task's process is killed
+    dialog.kind_box.setCurrentIndex(KINDS.index("Sleep"))
+    dialog.count_box.setValue(2)
+    dialog.sleep_min.setValue(5.0)
+    dialog.sleep_max.setValue(5.0)
+    assert dialog.timeout_box.text() == "none"
+    dialog.timeout_box.setValue(0.3)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert not dialog.isVisible()
+    assert all(task.timeout == 0.3 for task in dialog.planned)
+    qtbot.waitUntil(lambda: window.process_pool.stats().failed == 2, timeout=WAIT)
+    model = window.views[1].tasks.model
+    qtbot.waitUntil(
+        lambda: [model.display(row, Column.STATE) for row in model.rows()] == ["timed out"] * 2, timeout=WAIT
+    )
