@@ -27,6 +27,7 @@ import gc
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
@@ -46,7 +47,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QStyle,
     QTabWidget,
     QWidget,
 )
@@ -183,13 +183,12 @@ class MainWindow(QMainWindow):
 
         self.process_files_action = action(
             "Process files…",
-            None,
+            "process-files",
             "Ctrl+O",
             self._on_process_files_triggered,
             "Checksum, thumbnail, compress… files and folders (or drop them on the window)",
             file_menu,
         )
-        self.process_files_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         self.enqueue_action = action(
             "Enqueue…", "enqueue", "Ctrl+N", self.open_enqueue_dialog, "Queue tasks on a pool", file_menu
         )
@@ -647,7 +646,7 @@ class MainWindow(QMainWindow):
         QMessageBox.about(
             self,
             "About PoolScope",
-            "<h3>PoolScope</h3><p>Run work on thread and process pools and watch every "
+            f"<h3>PoolScope {version()}</h3><p>Run work on thread and process pools and watch every "
             "task and worker: queue depth, throughput, a task stream, failures grouped "
             "with their tracebacks. Dismiss, add or join workers while work runs.</p>",
         )
@@ -777,6 +776,24 @@ class MainWindow(QMainWindow):
         settings.setValue("main_window/tab", self.tabs.currentIndex())
         for view in self.views:
             view.save_splitters()
+
+
+def version() -> str:
+    """PoolScope's version: the installed package's, else (run from a
+    checkout that was never installed) the one pyproject.toml declares."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("poolscope")
+    except metadata.PackageNotFoundError:
+        pass
+    import tomllib
+
+    try:
+        with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as file:
+            return str(tomllib.load(file)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "(version unknown)"
 
 
 def _resize(pool: Pool, wanted: int) -> None:

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import pytest
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox, QWidget
 
 from gui.app import build_parser, open_window
 from gui.enqueue_dialog import KINDS
-from gui.main_window import CANCEL, FINISH, STAY, MainWindow
+from gui.main_window import CANCEL, FINISH, STAY, MainWindow, version
 from gui.settings import Settings
 from gui.task_table_model import Column
 
 WAIT = 20_000
+
+
+def answer_popup(kind: type[QWidget], answer: Callable[[QWidget], object]) -> QTimer:
+    """Answer the next visible top-level ``kind`` (a message box, a menu)
+    from a timer: the code under test is blocked in its ``exec()`` meanwhile.
+    The timer stops once it answered; a test checks ``not timer.isActive()``."""
+    timer = QTimer()
+    timer.setInterval(10)
+
+    def look() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, kind) and widget.isVisible():
+                timer.stop()
+                answer(widget)
+                return
+
+    timer.timeout.connect(look)
+    timer.start()
+    return timer
 
 
 def close_and_wait(qtbot, window: MainWindow) -> None:
@@ -267,3 +289,25 @@ def test_the_enqueue_dialog_time_out_makes_tasks_time_out(qtbot, window):
     qtbot.waitUntil(
         lambda: [model.display(row, Column.STATE) for row in model.rows()] == ["timed out"] * 2, timeout=WAIT
     )
+
+
+# -------------------------------------------------------------- about, icons
+
+
+def test_the_about_box_names_the_version(qtbot, window):
+    [about] = [a for a in window.menuBar().actions()[-1].menu().actions() if "About" in a.text()]
+    texts: list[str] = []
+    answering = answer_popup(QMessageBox, lambda box: (texts.append(box.text()), box.accept()))
+    about.trigger()
+    assert not answering.isActive()
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?\S*", version())
+    assert f"PoolScope {version()}" in texts[0]
+
+
+def test_process_files_has_its_own_icon(window):
+    from gui import resources
+
+    assert "process-files" in resources.icon_names()
+    icon = window.process_files_action.icon()
+    assert not icon.isNull()
+    assert icon.pixmap(24, 24).toImage() == resources.icon("process-files").pixmap(24, 24).toImage()
