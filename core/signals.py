@@ -1,15 +1,24 @@
 """Pool events as Qt signals, delivered on the thread that owns the QObject.
 
 The one module of ``core`` that imports Qt (QtCore only). Workers never touch
-Qt: they append events to a bounded buffer; a QTimer here drains it in
-batches, about 30 times a second, and emits. So a pool finishing tens of
-thousands of tasks a second costs the GUI thread one drain per tick, never
-one cross-thread signal per task::
+Qt: they append events to a bounded buffer; a QTimer here drains it about 30
+times a second, folds what it took per task (``core.changes``) and emits it
+once. So a pool finishing tens of thousands of tasks a second costs the GUI
+thread one fold per tick, never one cross-thread signal per task::
 
     worker threads ──append──► EventBuffer ──QTimer tick──► PoolSignals
-                                                             ├─ events_batched(list)
-                                                             ├─ task_* / worker_changed (when connected)
-                                                             └─ stats_changed(PoolStats)
+                                (bounded)     (time budget)   ├─ changes_batched(Changes)   once per tick
+                                                              ├─ events_batched(list)       when connected
+                                                              ├─ task_* / worker_changed     when connected
+                                                              └─ stats_changed(PoolStats)   once per tick
+
+A tick takes events until it has spent ``budget_ms``; what is left waits for
+the next tick, or for a catch-up turn soon after when much is waiting. A
+consumer still busy with the last changes ``hold()``s the hand-over and
+``release()``s it when done: meanwhile events wait in the bounded buffer,
+which drops the oldest (and counts them, ``dropped``) only when the window
+stays behind for long. Changes say how many were lost before them, so views
+can catch up from the pool's own records.
 
 Task callbacks (``apply_async(callback=…)``) of a pool with PoolSignals
 attached are queued here too and run on the same thread.
@@ -25,10 +34,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMetaMethod, QObject, QTimer, Signal, SignalInstance
 
+from .changes import Changes
 from .events import EventKind
 
 if TYPE_CHECKING:
-    from .events import Event
     from .pool import Pool
 
 __all__ = ["PoolSignals"]
@@ -41,12 +50,15 @@ _WORKER_KINDS = frozenset(k for k in EventKind if k.value.startswith("worker_"))
 class PoolSignals(QObject):
     """Drains ``pool``'s events every ``interval_ms`` and emits them as signals.
 
-    A tick hands events over in slices of ``slice_size`` until it has spent
-    ``budget_ms`` (or handled ``max_batch``), so a storm of events cannot
-    freeze the event loop: what is left waits for the next tick, and the
-    bounded buffer drops the oldest if the window stays behind for long.
+    A tick takes events in slices of ``slice_size`` until it has spent
+    ``budget_ms`` (or taken ``max_batch``), so a storm of events cannot
+    freeze the event loop: what is left waits for the next tick -- or, when
+    more than ``catch_up`` are waiting, for a turn of the event loop soon
+    after, so that the window keeps pace without ever taking one long turn.
     """
 
+    #: the tick's events folded per task (a core.changes.Changes), once per hand-over
+    changes_batched = Signal(object)
     #: drained events, oldest first (a list of Event; several per tick in a storm)
     events_batched = Signal(object)
     task_submitted = Signal(object)
@@ -67,9 +79,10 @@ class PoolSignals(QObject):
         interval_ms: int = 33,
         max_batch: int = 20_000,
         max_callbacks: int = 2_000,
-        budget_ms: float = 5.0,
-        slice_size: int = 250,
+        budget_ms: float = 4.0,
+        slice_size: int = 500,
         buffer_size: int = 100_000,
+        catch_up: int = 10_000,
     ) -> None:
         super().__init__(parent)
         self.pool = pool
@@ -77,6 +90,9 @@ class PoolSignals(QObject):
         self.budget = budget_ms / 1000
         self.slice_size = slice_size
         self.max_callbacks = max_callbacks
+        self.catch_up = catch_up
+        self._held = False
+        self._dropped_reported = 0
         # A few seconds of backlog at most: a window that falls further behind
         # drops the oldest events rather than holding (and garbage-collecting)
         # millions of them.
@@ -96,34 +112,70 @@ class PoolSignals(QObject):
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
         self._timer.start()
+        # A turn of its own for a catch-up hand-over, after what is pending
+        # (a repaint, other timers): never two hand-overs in one turn.
+        self._more = QTimer(self)
+        self._more.setSingleShot(True)
+        self._more.setInterval(0)
+        self._more.timeout.connect(self._on_more_timeout)
 
     @property
     def backlog(self) -> int:
         """Events waiting for the next tick."""
         return len(self._buffer)
 
-    def skip_backlog(self, keep: int) -> int:
-        """Drop all but the newest ``keep`` waiting events (they count as
-        ``dropped``); returns how many went."""
-        return self._buffer.discard(keep)
-
     @property
     def dropped(self) -> int:
         """Events lost because the buffer overflowed between ticks."""
         return self._buffer.dropped
 
-    def drain(self) -> list[Event]:
-        """One tick: emit what the pool reported since the last one, within
-        the tick's time budget; returns what was handed over."""
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def hold(self) -> None:
+        """Hand no events over until ``release()``: the consumer is still busy
+        with the last ones. Ticks go on running callbacks and emitting stats;
+        events wait in the bounded buffer."""
+        self._held = True
+        self._more.stop()
+
+    def release(self) -> None:
+        """Hand events over again: in a turn of their own soon if many are
+        waiting, else on the next tick."""
+        self._held = False
+        if len(self._buffer) >= self.catch_up and self._timer.isActive():
+            self._more.start()
+
+    def drain(self) -> Changes:
+        """One tick: hand over what the pool reported since the last one
+        (within the tick's time budget, unless held), run the queued
+        callbacks, emit the stats; returns the changes handed over."""
+        changes = self._hand_over()
+        self._run_callbacks()
+        self.stats_changed.emit(self.pool.stats())
+        return changes
+
+    def _on_more_timeout(self) -> None:
+        self._hand_over()
+
+    def _hand_over(self) -> Changes:
+        """Take events for up to ``budget`` seconds, fold them, emit them."""
+        if self._held:
+            return Changes()
         deadline = time.perf_counter() + self.budget
+        raw = self._is_connected(self.events_batched)
         connected = {kind: signal for kind, signal in self._per_kind.items() if self._is_connected(signal)}
-        drained: list[Event] = []
-        while len(drained) < self.max_batch:
-            batch = self._buffer.drain(min(self.slice_size, self.max_batch - len(drained)))
+        changes = Changes()
+        buffer, taken = self._buffer, 0
+        while taken < self.max_batch:
+            batch = buffer.drain(min(self.slice_size, self.max_batch - taken))
             if not batch:
                 break
-            drained += batch
-            self.events_batched.emit(batch)
+            taken += len(batch)
+            changes.add(batch)
+            if raw:
+                self.events_batched.emit(batch)
             if connected:
                 for event in batch:
                     signal = connected.get(event.kind)
@@ -131,9 +183,18 @@ class PoolSignals(QObject):
                         signal.emit(event)
             if time.perf_counter() >= deadline:
                 break
-        self._run_callbacks()
-        self.stats_changed.emit(self.pool.stats())
-        return drained
+        # An event numbered before one already taken may still be on its
+        # way (its emitter was preempted between numbering and appending):
+        # ``dropped`` can fall again, so only a new high counts as lost.
+        dropped = buffer.dropped
+        if dropped > self._dropped_reported:
+            changes.lost = dropped - self._dropped_reported
+            self._dropped_reported = dropped
+        if changes or changes.lost:
+            self.changes_batched.emit(changes)
+        if len(buffer) >= self.catch_up and not self._held and self._timer.isActive():
+            self._more.start()
+        return changes
 
     def _run_callbacks(self) -> None:
         callbacks = self._callbacks
@@ -146,6 +207,7 @@ class PoolSignals(QObject):
     def close(self) -> None:
         """Stop draining; run the callbacks still queued, then detach from the pool."""
         self._timer.stop()
+        self._more.stop()
         self._buffer.close()
         if self.pool.callback_sink == self._callbacks.append:
             self.pool.callback_sink = None

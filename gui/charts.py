@@ -29,6 +29,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer, Slot
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from .throttled_label import ThrottledLabel
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
     from core import PoolStats
 
-__all__ = ["WINDOWS", "ElapsedAxis", "LiveCharts", "format_elapsed"]
+__all__ = ["WINDOWS", "CountAxis", "ElapsedAxis", "LiveCharts", "TimeOrigin", "format_elapsed"]
 
 # Columns of a sample: when, and the four series.
 T, QUEUED, RUNNING, RATE, FAILED = range(5)
@@ -55,12 +57,13 @@ class _Series(NamedTuple):
     column: int
     axis_label: str
     readout: str  # a format for the hover read-out
+    counts: bool = True  # whole numbers: ticks on whole numbers only
 
 
 SERIES: tuple[_Series, ...] = (
     _Series("queued", QUEUED, "queued", "queued {:,.0f}"),
     _Series("running", RUNNING, "running", "running {:,.0f}"),
-    _Series("throughput", RATE, "tasks/s", "{:,.1f} tasks/s"),
+    _Series("throughput", RATE, "tasks/s", "{:,.1f} tasks/s", counts=False),
     # Cumulative rather than per second: a few failures a minute would be
     # 30-per-second spikes on a per-tick rate, while a running total shows
     # both bursts (steps) and a steady failure rate (a slope).
@@ -119,6 +122,31 @@ class ElapsedAxis(pg.AxisItem):
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 - Qt-style override
         return [format_elapsed(v * scale, spacing * scale) for v in values]
+
+
+class CountAxis(pg.AxisItem):
+    """A y axis for counts: ticks on whole numbers only. Half a running task
+    reads as nonsense, and on a small range pyqtgraph would put ticks at 0.5."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:  # noqa: N802, N803 - pyqtgraph override
+        levels = [
+            (spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size) if spacing >= 1
+        ]
+        return levels or [(1.0, 0.0)]
+
+
+class TimeOrigin(NamedTuple):
+    """Time zero shared by the panels of one view, on both clocks they use:
+    events are stamped with ``time.time()`` (the task stream) and samples
+    with ``time.monotonic()`` (the charts). Taken at one instant, so that
+    "0:20" on the charts and on the stream is the same moment."""
+
+    wall: float
+    monotonic: float
+
+    @classmethod
+    def now(cls) -> TimeOrigin:
+        return cls(time.time(), time.monotonic())
 
 
 class _SampleRing:
@@ -258,13 +286,16 @@ class LiveCharts(QWidget):
         capacity: int = 32_768,
         summary_capacity: int = 4_096,
         theme: str = "light",
+        origin: TimeOrigin | None = None,
     ) -> None:
+        """``origin``: time zero shared with other panels; None: the first sample."""
         super().__init__(parent)
         # 32,768 samples hold about 18 minutes at 30 Hz: enough for the
         # 10-minute window at full resolution.
         self._ring = _SampleRing(capacity)
         self._summary = _RunSummary(summary_capacity)
-        self._t0: float | None = None
+        self._origin = origin
+        self._t0: float | None = None if origin is None else origin.monotonic
         self._now = 0.0
         self._window: float | None = WINDOWS[0][1]
         self._shown = np.zeros((COLUMNS, 0))
@@ -278,6 +309,8 @@ class LiveCharts(QWidget):
         self.readout = QLabel()
         self.readout.setTextFormat(Qt.TextFormat.RichText)
         self.readout.setMinimumWidth(50)
+        #: the read-out's text, slowed down by a busy window (see ThrottledLabel)
+        self.readout_label = ThrottledLabel(self.readout)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.ci.setSpacing(0)
@@ -316,7 +349,10 @@ class LiveCharts(QWidget):
         first: pg.PlotItem | None = None
         for row, series in enumerate(SERIES):
             last = row == len(SERIES) - 1
-            plot = self.graphics.addPlot(row=row, col=0, axisItems={"bottom": ElapsedAxis("bottom")})
+            axes = {"bottom": ElapsedAxis("bottom")}
+            if series.counts:
+                axes["left"] = CountAxis("left")
+            plot = self.graphics.addPlot(row=row, col=0, axisItems=axes)
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
@@ -372,10 +408,11 @@ class LiveCharts(QWidget):
             self._redraw_timer.start()
 
     def clear(self) -> None:
-        """Forget every sample; the next one is time zero again."""
+        """Forget every sample; the next one is time zero again (or, with a
+        shared origin, time zero stays the origin)."""
         self._ring.clear()
         self._summary.clear()
-        self._t0 = None
+        self._t0 = None if self._origin is None else self._origin.monotonic
         self._now = 0.0
         self.refresh()
 
@@ -495,7 +532,7 @@ class LiveCharts(QWidget):
     def _update_readout(self) -> None:
         data = self._shown
         if not data.shape[1]:
-            self.readout.setText("No samples yet")
+            self.readout_label.set_text("No samples yet")
             return
         if self._hover_x is None:
             index, prefix = data.shape[1] - 1, "now"
@@ -507,7 +544,7 @@ class LiveCharts(QWidget):
         for series in SERIES:
             text = series.readout.format(data[series.column, index])
             parts.append(f'<span style="color:{colours[series.key]}">{text}</span>')
-        self.readout.setText(" · ".join(parts))
+        self.readout_label.set_text(" · ".join(parts), urgent=self._hover_x is not None)
 
     def readout_text(self) -> str:
         """The read-out without markup (what a user reads; handy in tests)."""

@@ -3,10 +3,11 @@ their tracebacks, and retry.
 
 Data flow::
 
-    window tick ──apply_events(batch)──► ExceptionInspector
-                                           ├─ TASK_SUBMITTED: remember the Task (until it ends)
-                                           ├─ TASK_DONE / CANCELLED: forget it
-                                           └─ TASK_FAILED: Failure(task, error) into its group
+    window tick ──apply_changes(Changes)──► ExceptionInspector, per task of the tick:
+                                              ├─ submitted: remember the Task (until it ends)
+                                              ├─ done / cancelled: forget it
+                                              └─ failed: Failure(task, error) into its group
+    after lost events ──resync()──► failed records of remembered tasks filed the same way
                                                  │  key = (type name, message signature)
                                                  ▼
                        FailureGroupsModel ──proxy, newest first──► groups view
@@ -28,7 +29,7 @@ import re
 import reprlib
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
@@ -56,14 +57,15 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFormLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -71,6 +73,10 @@ from PySide6.QtWidgets import (
 )
 
 from core import EventKind, PoolClosed, QueueFull, TaskState
+from core.changes import Changes
+
+from .columns import fit_columns
+from .throttled_label import ThrottledLabel
 
 if TYPE_CHECKING:
     from core import Event, Pool, Task, TaskError, TaskFuture
@@ -83,6 +89,7 @@ __all__ = [
     "FailuresModel",
     "TracebackHighlighter",
     "message_signature",
+    "message_signatures",
 ]
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -117,6 +124,28 @@ def message_signature(message: str) -> str:
     for pattern, placeholder in _NORMALISERS:
         text = pattern.sub(placeholder, text)
     return _SPACES.sub(" ", text)[:_SIGNATURE_LENGTH]
+
+
+def message_signatures(messages: Sequence[str]) -> list[str]:
+    """``message_signature`` of each message, in one pass per pattern.
+
+    A storm files thousands of failures a second; eight regex calls per
+    message cost more than the rest of filing it. One-line messages are
+    joined by newlines, which no pattern crosses (none matches a newline,
+    and a newline ends or begins a match just as the ends of a string do);
+    messages that hold a newline themselves are done one by one."""
+    single = [i for i, m in enumerate(messages) if "\n" not in m]
+    out = [""] * len(messages)
+    if single:
+        text = "\n".join(messages[i].strip() for i in single)
+        for pattern, placeholder in _NORMALISERS:
+            text = pattern.sub(placeholder, text)
+        for i, line in zip(single, text.split("\n"), strict=True):
+            out[i] = _SPACES.sub(" ", line)[:_SIGNATURE_LENGTH]
+    for i, message in enumerate(messages):
+        if "\n" in message:
+            out[i] = message_signature(message)
+    return out
 
 
 @dataclasses.dataclass(eq=False, slots=True)
@@ -173,6 +202,17 @@ def _date_time(when: float | None) -> str:
     if when is None:
         return "—"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) + f".{int(when % 1 * 1000):03d}"
+
+
+def _later(when: float | None, since: float | None) -> str:
+    """``when`` as a time of day if it falls on the day of ``since`` (shown
+    in full beside it), else in full: the same date three times over made
+    the fields too wide for a small panel."""
+    if when is None:
+        return "—"
+    if since is not None and time.localtime(when)[:3] == time.localtime(since)[:3]:
+        return _clock(when)
+    return _date_time(when)
 
 
 _ARGS_REPR = reprlib.Repr()
@@ -460,6 +500,12 @@ class TracebackHighlighter(QSyntaxHighlighter):
 
 # ----------------------------------------------------------------- the widget
 
+#: Seconds an ending may trail the newest event taken (emitting threads append
+#: slightly out of order): ``resync`` leaves records that ended later alone.
+LATE_EVENT_MARGIN = 1.0
+#: How many ids of failures filed from their records are remembered.
+RECOVERED_MEMORY = 16_384
+
 
 #: Widths (pixels) from which the lists sit beside the details, not above them.
 WIDE_LAYOUT = 720
@@ -483,11 +529,13 @@ class ExceptionInspector(QWidget):
         self._kept: deque[Failure] = deque()  # every kept failure, oldest first
         self._failure_of: dict[int, Failure] = {}  # task id -> its kept failure
         self._seq = 0
-        self._first_event_seq: int | None = None
-        self._max_event_seq = 0
-        self._events_seen = 0
-        self._events_lost = 0
-        self._last_sweep = float("-inf")
+        self._total = 0  # failures filed, over all groups (the sum of their counts)
+        self._unseen = 0  # failures the pool counted that the inspector never heard of
+        self._newest_event = float("-inf")  # Event.time of the newest event taken
+        # Ids of failures filed from their record (see resync), so that their
+        # event, should it come after all, is not filed again.
+        self._recovered: set[int] = set()
+        self._recovered_order: deque[int] = deque()
         self._current: Failure | None = None
 
         self.groups_model = FailureGroupsModel(self)
@@ -500,16 +548,41 @@ class ExceptionInspector(QWidget):
     # ------------------------------------------------------------------ build
 
     def _build(self) -> None:
-        self.groups_view = self._table(self.groups_proxy, (16, 30, 8, 9), FailureGroupsModel.COL_MESSAGE)
+        groups, failures = FailureGroupsModel, FailuresModel
+        self.groups_view = self._table(
+            self.groups_proxy,
+            {
+                groups.COL_TYPE: "ConnectionError",
+                groups.COL_COUNT: "99,999",
+                groups.COL_LAST_SEEN: "00:00:00.000",
+            },
+            groups.COL_MESSAGE,
+            sort_column=groups.COL_LAST_SEEN,
+        )
         self.groups_view.setSortingEnabled(True)
         self.groups_view.sortByColumn(FailureGroupsModel.COL_LAST_SEEN, Qt.SortOrder.DescendingOrder)
         self.groups_view.selectionModel().currentRowChanged.connect(self._on_groups_current_changed)
+        self.groups_proxy.rowsInserted.connect(self._on_groups_proxy_rows_inserted)
 
-        self.failures_view = self._table(self.failures_model, (9, 8, 7, 6, 30, 10), FailuresModel.COL_MESSAGE)
+        self.failures_view = self._table(
+            self.failures_model,
+            {
+                failures.COL_TIME: "00:00:00.000",
+                failures.COL_TASK: "#9999 may fail #59",
+                failures.COL_ATTEMPT: "9",
+                failures.COL_WORKER: "99",
+                failures.COL_RETRIED: "#9999",
+            },
+            failures.COL_MESSAGE,
+        )
+        # The message next to the task it failed: both read together.
+        self.failures_view.horizontalHeader().moveSection(failures.COL_MESSAGE, failures.COL_TASK + 1)
         self.failures_view.selectionModel().currentRowChanged.connect(self._on_failures_current_changed)
         self.failures_model.rowsRemoved.connect(self._on_failures_rows_removed)
 
         self.summary_label = QLabel("No failures", self)
+        #: the summary's text, slowed down by a busy window (see ThrottledLabel)
+        self.summary_text = ThrottledLabel(self.summary_label)
         self.copy_button = QPushButton("Copy", self)
         self.copy_button.setToolTip("Copy the traceback to the clipboard")
         self.copy_button.clicked.connect(self._on_copy_clicked)
@@ -522,52 +595,76 @@ class ExceptionInspector(QWidget):
         self.status_label = QLabel(self)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.copy_button)
-        buttons.addWidget(self.retry_button)
-        buttons.addWidget(self.retry_group_button)
-        buttons.addStretch(1)
+        # One row above everything: what there is, and what to do with the
+        # selected failure (the buttons were below the lists, the traceback
+        # below them, out of sight in a small panel).
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        self.summary_label.setWordWrap(True)  # a long summary wraps rather than widen the panel
+        header.addWidget(self.summary_label, 1)
+        header.addWidget(self.copy_button)
+        header.addWidget(self.retry_button)
+        header.addWidget(self.retry_group_button)
 
+        # The failure's fields in a compact grid, two to a row, so the
+        # traceback below them gets the height.
         self.detail_labels: dict[str, QLabel] = {}
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        for key, caption in (
-            ("error", "Error"),
-            ("task", "Task"),
-            ("arguments", "Arguments"),
-            ("worker", "Worker"),
-            ("attempt", "Attempt"),
-            ("submitted", "Submitted"),
-            ("started", "Started"),
-            ("failed", "Failed"),
+        fields = QGridLayout()
+        fields.setContentsMargins(0, 0, 0, 0)
+        fields.setHorizontalSpacing(8)
+        fields.setVerticalSpacing(2)
+        for key, caption, row, column, span in (
+            ("error", "Error", 0, 0, 3),
+            ("task", "Task", 1, 0, 1),
+            ("worker", "Worker", 1, 2, 1),
+            ("attempt", "Attempt", 2, 0, 1),
+            ("submitted", "Submitted", 2, 2, 1),
+            ("started", "Started", 3, 0, 1),
+            ("failed", "Failed", 3, 2, 1),
+            ("arguments", "Arguments", 4, 0, 3),
         ):
             label = QLabel(self)
             label.setTextFormat(Qt.TextFormat.PlainText)
-            label.setWordWrap(True)
+            # The long ones wrap across the grid; the short ones stay one line
+            # and never widen the panel (a long task name is cut, not wrapped).
+            label.setWordWrap(span > 1)
+            if span == 1:
+                label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.detail_labels[key] = label
-            form.addRow(caption, label)
+            title = QLabel(caption, self)
+            title.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            fields.addWidget(title, row, column)
+            fields.addWidget(label, row, column + 1, 1, span)
+        fields.setColumnStretch(1, 1)
+        fields.setColumnStretch(3, 1)
 
         self.traceback_view = QPlainTextEdit(self)
         self.traceback_view.setReadOnly(True)
         self.traceback_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.traceback_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.traceback_view.setPlaceholderText("Select a failure to see its traceback")
-        self.traceback_view.setMinimumHeight(120)
+        self.traceback_view.setMinimumHeight(80)
+        # Its preferred height is ignored: the scroll area around the details
+        # asks the wrapping fields for a height-for-width, which counts every
+        # widget's preferred height, and scrolled although everything fitted.
+        self.traceback_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.highlighter = TracebackHighlighter(self.traceback_view.document(), self._is_dark())
 
         detail = QWidget(self)
         detail_layout = QVBoxLayout(detail)
         detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addLayout(buttons)
-        detail_layout.addLayout(form)
+        detail_layout.setSpacing(4)
+        detail_layout.addLayout(fields)
         detail_layout.addWidget(self.traceback_view, 1)
         detail_layout.addWidget(self.status_label)
 
         lists = QSplitter(Qt.Orientation.Vertical, self)
+        lists.setChildrenCollapsible(False)
         lists.addWidget(self.groups_view)
         lists.addWidget(self.failures_view)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setChildrenCollapsible(False)
         # Scrolled, so that the details never force their size on the window:
         # in a small panel they scroll instead of squeezing the charts.
         scroller = QScrollArea(self)
@@ -581,8 +678,8 @@ class ExceptionInspector(QWidget):
         lists.setSizes([300, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addWidget(self.summary_label)
+        layout.setSpacing(4)
+        layout.addLayout(header)
         layout.addWidget(self.splitter)
         self._show_failure(None)
 
@@ -594,16 +691,24 @@ class ExceptionInspector(QWidget):
         if self.splitter.orientation() != orientation:
             self.splitter.setOrientation(orientation)
             extent = event.size().width() if wide else event.size().height()
-            self.splitter.setSizes([extent * 2 // 5, extent * 3 // 5])
+            lists = extent * 2 // 5 if wide else extent * 9 // 20
+            self.splitter.setSizes([lists, extent - lists])
+            # ...and a panel that grows later shares the room the same way.
+            self.splitter.setStretchFactor(0, 2 if wide else 9)
+            self.splitter.setStretchFactor(1, 3 if wide else 11)
         super().resizeEvent(event)
 
     def _table(
-        self, model: QAbstractTableModel | QSortFilterProxyModel, widths: Sequence[int], stretch: int
+        self,
+        model: QAbstractTableModel | QSortFilterProxyModel,
+        samples: Mapping[int, str],
+        stretch: int,
+        sort_column: int | None = None,
     ) -> QTableView:
-        """A list view with columns ``widths`` characters wide and ``stretch``
-        taking the rest. Fixed widths, not ResizeToContents: that one measures
-        every row it can on each change, several times a second while
-        failures pour in."""
+        """A list view with columns as wide as their ``samples`` (and titles)
+        and ``stretch`` taking the rest. Fixed widths, not ResizeToContents:
+        that one measures every row it can on each change, several times a
+        second while failures pour in."""
         view = QTableView(self)
         view.setModel(model)
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -611,11 +716,12 @@ class ExceptionInspector(QWidget):
         view.setAlternatingRowColors(True)
         view.verticalHeader().setVisible(False)
         view.setWordWrap(False)
+        rows = view.verticalHeader()  # compact rows: a small panel shows more of them
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
         header = view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        digit = view.fontMetrics().horizontalAdvance("0")
-        for column, chars in enumerate(widths):
-            header.resizeSection(column, chars * digit + 16)
+        fit_columns(view, samples, sort_column=sort_column)
         header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
         return view
 
@@ -623,34 +729,87 @@ class ExceptionInspector(QWidget):
 
     def apply_events(self, batch: Sequence[Event]) -> None:
         """Take one tick's events: remember running tasks, file failures."""
+        self.apply_changes(Changes.of(batch))
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Take one tick's changes: remember running tasks, file failures."""
         live = self._live
-        new_groups: list[FailureGroup] = []
-        touched: dict[int, FailureGroup] = {}
         retried: list[Failure] = []
-        submitted, done, cancelled, failed = (
-            EventKind.TASK_SUBMITTED,
-            EventKind.TASK_DONE,
-            EventKind.TASK_CANCELLED,
-            EventKind.TASK_FAILED,
-        )
-        for event in batch:
-            kind = event.kind
-            if kind is submitted:
-                task = event.payload
-                live[event.task_id] = task
+        records: dict[int, Task | None] = {}  # of the tasks that failed
+        failed = EventKind.TASK_FAILED
+        for task_id, (submitted, _started, _progress, ended) in changes.tasks.items():
+            if submitted is not None:
+                task = submitted[5]
                 if task.retry_of is not None:
                     self._note_retry(task, retried)
-            elif kind is done or kind is cancelled:
-                live.pop(event.task_id, None)
-            elif kind is failed:
-                group = self._file(event, live.pop(event.task_id, None), new_groups)
-                touched[id(group)] = group
-        self._count_lost(batch)
+                if ended is None:
+                    live[task_id] = task
+                    continue
+            elif ended is None:
+                continue
+            else:
+                task = live.pop(task_id, None)
+            if ended[1] is failed:
+                records[task_id] = task
+        if changes.last_time is not None:
+            self._newest_event = max(self._newest_event, changes.last_time)
+        new_groups: list[FailureGroup] = []
+        touched: dict[int, FailureGroup] = {}
+        recovered = self._recovered
+        failures = changes.failures
+        if recovered:
+            failures = [e for e in failures if e[3] not in recovered]
+            recovered.difference_update(e[3] for e in changes.failures)  # filed from their records (resync)
+        signatures = message_signatures([e[5].message for e in failures])
+        for event, signature in zip(failures, signatures, strict=True):
+            task_id = event[3]
+            group = self._file(
+                task_id, records.get(task_id), event[5], event[2], event[4], new_groups, signature
+            )
+            touched[id(group)] = group
         self.failures_model.failures_changed(retried)
         if not touched:
             if retried:
                 self._update_actions()
             return
+        self._show_filed(new_groups, touched)
+
+    def resync(self, horizon: float | None = None) -> int:
+        """File the failures whose events were lost, and let go of the records
+        of tasks that ended unseen; returns how many failures were filed.
+
+        The window dropped events (it fell behind a storm): some tasks the
+        inspector saw submitted ended without it hearing. Their records say
+        how: a failed one is filed from its record (its error, worker and
+        end time), as its event would have been. Only tasks that ended
+        before ``horizon`` (epoch seconds; by default the newest event taken
+        less ``LATE_EVENT_MARGIN``) count: a later ending may still be on
+        its way, and would then be filed twice."""
+        if horizon is None:
+            horizon = self._newest_event - LATE_EVENT_MARGIN
+        new_groups: list[FailureGroup] = []
+        touched: dict[int, FailureGroup] = {}
+        filed = 0
+        for task_id, task in list(self._live.items()):
+            ended = task.finished_at
+            if ended is None or ended >= horizon or not task.state.finished:
+                continue
+            del self._live[task_id]
+            if task.state is TaskState.FAILED and task.error is not None:
+                group = self._file(task_id, task, task.error, ended, task.worker_id, new_groups)
+                touched[id(group)] = group
+                self._recovered.add(task_id)
+                self._recovered_order.append(task_id)
+                filed += 1
+        while len(self._recovered_order) > RECOVERED_MEMORY:
+            self._recovered.discard(self._recovered_order.popleft())
+        if touched:
+            self._show_filed(new_groups, touched)
+        return filed
+
+    def _show_filed(self, new_groups: list[FailureGroup], touched: dict[int, FailureGroup]) -> None:
+        """Show what was just filed: new groups, changed counts, the selected
+        group's new failures."""
         for group in self._bound():
             touched[id(group)] = group
         self.groups_model.add_groups(new_groups)
@@ -660,22 +819,31 @@ class ExceptionInspector(QWidget):
         self._update_summary()
         self._update_actions()
 
-    def _file(self, event: Event, task: Task | None, new_groups: list[FailureGroup]) -> FailureGroup:
-        error: TaskError = event.payload
-        key = (error.type_name, message_signature(error.message))
+    def _file(
+        self,
+        task_id: int | None,
+        task: Task | None,
+        error: TaskError,
+        when: float,
+        worker_id: int | None,
+        new_groups: list[FailureGroup],
+        signature: str | None = None,
+    ) -> FailureGroup:
+        key = (error.type_name, message_signature(error.message) if signature is None else signature)
         group = self._groups.get(key)
         if group is None:
-            group = FailureGroup(key[0], key[1], event.time, event.time)
+            group = FailureGroup(key[0], key[1], when, when)
             self._groups[key] = group
             new_groups.append(group)
         self._seq += 1
-        failure = Failure(self._seq, event.task_id, task, error, event.time, event.worker_id, group)
+        failure = Failure(self._seq, task_id, task, error, when, worker_id, group)
         group.count += 1
-        group.last_seen = max(group.last_seen, event.time)
+        group.last_seen = max(group.last_seen, when)
         group.failures.append(failure)
         self._kept.append(failure)
-        if event.task_id is not None:
-            self._failure_of[event.task_id] = failure
+        self._total += 1
+        if task_id is not None:
+            self._failure_of[task_id] = failure
         return group
 
     def _note_retry(self, task: Task, retried: list[Failure]) -> None:
@@ -699,31 +867,6 @@ class ExceptionInspector(QWidget):
             left.append(group)
         return left
 
-    def _count_lost(self, batch: Sequence[Event]) -> None:
-        """Notice events the buffer dropped: then the end of some task may be
-        lost, and its record must not stay in ``_live`` for ever."""
-        if not batch:
-            return
-        if self._first_event_seq is None:
-            self._first_event_seq = min(e.seq for e in batch)
-        self._max_event_seq = max(self._max_event_seq, max(e.seq for e in batch))
-        self._events_seen += len(batch)
-        lost = self._max_event_seq - self._first_event_seq + 1 - self._events_seen
-        if lost > self._events_lost and time.monotonic() - self._last_sweep > 5.0:
-            # At most one sweep every few seconds: it walks every live task.
-            self._events_lost = lost
-            self._last_sweep = time.monotonic()
-            self._forget_ended()
-
-    def _forget_ended(self) -> None:
-        # finished_at is set after the ending event was emitted: that event is
-        # in this batch, in the buffer, or lost. Those older than a few
-        # seconds are taken as lost (a failure then shows without its record).
-        horizon = time.time() - 5.0
-        for task_id, task in list(self._live.items()):
-            if task.finished_at is not None and task.finished_at < horizon:
-                del self._live[task_id]
-
     # ------------------------------------------------------------------ API
 
     @property
@@ -739,6 +882,27 @@ class ExceptionInspector(QWidget):
     @property
     def kept_failure_count(self) -> int:
         return len(self._kept)
+
+    @property
+    def failure_count(self) -> int:
+        """Failures filed, kept or not: the sum of the groups' counts."""
+        return self._total
+
+    @property
+    def unseen_failure_count(self) -> int:
+        """Failures the pool counted that the inspector never heard of."""
+        return self._unseen
+
+    def set_pool_failures(self, failed: int) -> None:
+        """The pool counted ``failed`` failures since the inspector started
+        listening: what it never heard of (their events dropped, with those
+        of their submission, so no record tells) is said in the summary.
+        Meant for when the window has caught up: events still on their way
+        would count as unseen meanwhile."""
+        unseen = max(0, failed - self._total)
+        if unseen != self._unseen:
+            self._unseen = unseen
+            self._update_summary()
 
     @property
     def current_failure(self) -> Failure | None:
@@ -807,6 +971,12 @@ class ExceptionInspector(QWidget):
             # The newest failure, so a traceback shows at once.
             self.failures_view.setCurrentIndex(self.failures_model.index(0, 0))
 
+    def _on_groups_proxy_rows_inserted(self, *_: object) -> None:
+        """The first problem shows at once, its newest failure and traceback
+        with it, without a click; a group the user picked stays picked."""
+        if not self.groups_view.currentIndex().isValid():
+            self.groups_view.setCurrentIndex(self.groups_proxy.index(0, 0))
+
     def _on_failures_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._show_failure(self.failures_model.failure(current.row()) if current.isValid() else None)
 
@@ -841,13 +1011,13 @@ class ExceptionInspector(QWidget):
                 attempt += f" (a retry of #{task.retry_of})"
             labels["attempt"].setText(attempt)
             labels["submitted"].setText(_date_time(task.submitted_at))
-            labels["started"].setText(_date_time(task.started_at))
+            labels["started"].setText(_later(task.started_at, task.submitted_at))
             ran = f" (ran {failure.time - task.started_at:.3f} s)" if task.started_at else ""
+            labels["failed"].setText(_later(failure.time, task.submitted_at) + ran)
         else:
             for key in ("attempt", "submitted", "started"):
                 labels[key].setText("—")
-            ran = ""
-        labels["failed"].setText(_date_time(failure.time) + ran)
+            labels["failed"].setText(_date_time(failure.time))
         self.traceback_view.setPlainText(failure.traceback_text)
         self._update_actions()
 
@@ -859,11 +1029,12 @@ class ExceptionInspector(QWidget):
         self.retry_group_button.setEnabled(group is not None and any(_can_retry(f) for f in group.failures))
 
     def _update_summary(self) -> None:
-        total = sum(g.count for g in self._groups.values())
+        total = self._total
         groups = len(self._groups)
-        self.summary_label.setText(
-            f"{total:,} failure{'s' if total != 1 else ''} in {groups} group{'s' if groups != 1 else ''}"
-        )
+        text = f"{total:,} failure{'s' if total != 1 else ''} in {groups} group{'s' if groups != 1 else ''}"
+        if self._unseen:
+            text += f" · {self._unseen:,} more not shown (their events were dropped)"
+        self.summary_text.set_text(text)
 
     # --------------------------------------------------------------- actions
 

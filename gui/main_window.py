@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -73,6 +73,12 @@ __all__ = ["MainWindow"]
 FINISH, CANCEL, STAY = "finish", "cancel", "stay"
 #: The history opens this long after the window is created: after its first paint.
 HISTORY_OPEN_DELAY_MS = 150
+#: While a close waits for work to end, it looks again this often.
+CLOSE_POLL_MS = 100
+#: A cancel and quit waits this long (seconds) for running tasks to stop
+#: before it shows that it waits: tasks that stop at once close the window at
+#: once, without a status message flashing by.
+CLOSE_GRACE = 0.25
 #: Settings the command line may set for one session (``poolscope --workers``…).
 OVERRIDABLE = ("thread_workers", "process_workers", "theme")
 
@@ -114,7 +120,13 @@ class MainWindow(QMainWindow):
         ]
         #: Asked when the window closes with work running: FINISH, CANCEL or STAY.
         self.ask_on_close: Callable[[], str] = self._ask_on_close
-        self._closing = False
+        #: FINISH or CANCEL once the user chose to quit; None before
+        self._closing: str | None = None
+        self._ready_to_close = False
+        self._shut = False
+        self._close_timer = QTimer(self)
+        self._close_timer.setInterval(CLOSE_POLL_MS)
+        self._close_timer.timeout.connect(self._on_close_timer_timeout)
         self._batch_total = 0
         self._batch_base = 0
         self._batch_started = 0.0
@@ -716,35 +728,130 @@ class MainWindow(QMainWindow):
         return self.jobs_dock.feeding() or any(s.queued or s.running for s in (p.stats() for p in self.pools))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Ask when work runs; quit leaving no worker thread or process."""
-        if not self._closing and self._work_left():
+        """Ask when work runs; quit leaving no worker thread or process.
+
+        What has to end first -- the queued work (finish), or tasks that run
+        on after a cancel (a thread cannot be stopped, only asked to) -- is
+        waited for with the window alive: it keeps showing the pools and says
+        in the status bar what it waits for, and closes once that ended."""
+        if self._closing is not None and not self._ready_to_close:
+            event.ignore()  # already quitting: a second request waits as well
+            self._show_close_wait()
+            return
+        if self._closing is None and self._work_left():
             answer = self.ask_on_close()
             if answer == STAY:
                 event.ignore()
                 return
+            self._closing = answer
+            self._stop_queueing()
             if answer == FINISH:
-                # Take nothing new; close once the queues are empty, without
-                # blocking the window meanwhile.
-                self._closing = True
                 for pool in self.pools:
-                    pool.close()
-                self.statusBar().showMessage("Finishing the queued work, then quitting…")
-                self._wait_then_close()
+                    pool.close()  # take nothing new; what is queued still runs
+            else:
+                self.jobs_dock.close_jobs()  # no feeder thread queues into a pool that shuts down
+                for pool in self.pools:
+                    pool.terminate()
+                self._wait_briefly()
+            if self._close_wait_text():
                 event.ignore()
+                self._show_close_wait()
+                self._close_timer.start()
                 return
-            for pool in self.pools:
-                pool.terminate()
-            cut_off = True
-        else:
-            cut_off = False
+        self._shut_down()
+        super().closeEvent(event)
+
+    def _shut_down(self) -> None:
+        """Save the window's state and stop everything it runs: feeders, the
+        views' drains, the pools (quick when what ran has ended), the history
+        and every timer. Runs once."""
+        if self._shut:
+            return
+        self._shut = True
+        self._close_timer.stop()
         self._save_state()
         self.jobs_dock.close_jobs()  # no feeder thread queues into a pool that shuts down
         for view in self.views:
             view.close_signals()
         for pool in self.pools:
             pool.shutdown(wait=True, cancel_futures=True)
-        self._close_history(cut_off)
-        super().closeEvent(event)
+        self._close_history(self._closing == CANCEL)
+        self._stop_timers()
+
+    def event(self, event: QEvent) -> bool:
+        """A window deleted while its close waits for running tasks (say a
+        ``deleteLater`` right after ``close()``) leaves no window to wait in:
+        it shuts its pools down then, waiting for them, so that still no
+        thread or process outlives it."""
+        if event.type() == QEvent.Type.DeferredDelete and self._closing is not None:
+            self._shut_down()
+        return super().event(event)
+
+    def _stop_queueing(self) -> None:
+        """While a close waits, nothing new can be queued: the pools take no
+        more (cancel queued stays, to quit sooner after a Finish)."""
+        for act in (
+            self.process_files_action,
+            self.enqueue_action,
+            self.paste_paths_action,
+            self.run_demo_action,
+            self.pause_action,
+            self.add_worker_action,
+            self.dismiss_worker_action,
+            self.settings_action,
+        ):
+            act.setEnabled(False)
+        self.setAcceptDrops(False)
+
+    def _wait_briefly(self) -> None:
+        """Give cancelled tasks a moment to stop (most do at once) before the
+        close turns into a visible wait."""
+        deadline = time.monotonic() + CLOSE_GRACE
+        while self._close_wait_text() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _close_wait_text(self) -> str:
+        """What a close still waits for, in words; empty once nothing."""
+        finishing = self._closing == FINISH
+        parts = []
+        for pool in self.pools:
+            stats = pool.stats()
+            kind = "process" if isinstance(pool, ProcessPool) else "thread"
+            counts = [("running", stats.running)] + ([("queued", stats.queued)] if finishing else [])
+            for what, n in counts:
+                if n:
+                    parts.append(f"{n:,} {what} {kind} task{'s' if n != 1 else ''}")
+        if finishing and self.jobs_dock.feeding():
+            parts.append("a job still queueing its inputs")
+        if not parts:
+            return ""
+        if finishing:
+            return f"Finishing, then quitting: waiting for {', '.join(parts)}…"
+        return (
+            f"Cancelled. Quitting once they stop: waiting for {', '.join(parts)} "
+            "(a thread task can only be asked to stop)…"
+        )
+
+    def _show_close_wait(self) -> None:
+        text = self._close_wait_text()
+        if text:
+            self.statusBar().showMessage(text)
+
+    @Slot()
+    def _on_close_timer_timeout(self) -> None:
+        if self._close_wait_text():
+            self._show_close_wait()
+            return
+        self._close_timer.stop()
+        self._ready_to_close = True
+        self.statusBar().showMessage("Quitting…")
+        self.close()
+
+    def _stop_timers(self) -> None:
+        """A closed window runs no timer: the panels' clocks and redraws
+        would otherwise tick on in a hidden window until it is deleted."""
+        for timer in self.findChildren(QTimer):
+            timer.stop()
 
     def _close_history(self, cut_off: bool) -> None:
         """End the runs of the jobs that ended; a run cut off by the close
@@ -762,12 +869,6 @@ class MainWindow(QMainWindow):
         if self.store is not None:
             self.store.close()
             self.store = None
-
-    def _wait_then_close(self) -> None:
-        if self._work_left():
-            QTimer.singleShot(100, self._wait_then_close)
-        else:
-            self.close()
 
     def _save_state(self) -> None:
         settings = QSettings()

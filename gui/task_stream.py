@@ -3,7 +3,7 @@ per task from its start to its end, coloured by how it ended.
 
 Data flow::
 
-    window tick ──apply_events(batch)──► _BarHistory.ingest   one pass, starts and ends paired per task
+    window tick ──apply_changes(Changes)──► _BarHistory.ingest_changes   per task: starts and ends paired
                                           ├─ running: task id → (start, lane, worker)   a few per worker
                                           └─ ring arrays x0, x1, lane, state, task, worker  (the last N bars)
                  ──► _BarsItem.update() ──► paint: cull to the exposed rect, one drawRects per colour
@@ -20,12 +20,14 @@ import heapq
 import time
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Slot
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, QTimer, Slot
+from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QHBoxLayout,
@@ -36,17 +38,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import EventKind, TaskTimeout
+from core import EventKind, TaskState, TaskTimeout
+from core.changes import ENDED, STARTED, Changes
 
-from .charts import ElapsedAxis
+from .charts import ElapsedAxis, TimeOrigin
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from PySide6.QtGui import QPainter
     from PySide6.QtWidgets import QStyleOptionGraphicsItem
 
-    from core import Event
+    from core import Event, Task
 
 __all__ = ["BarInfo", "BarState", "Bars", "TaskStream"]
 
@@ -54,6 +57,8 @@ __all__ = ["BarInfo", "BarState", "Bars", "TaskStream"]
 CLOCK_INTERVAL_MS = 100
 #: Height of a bar in lanes; the rest of the lane is the gap between lanes.
 BAR_HEIGHT = 0.8
+#: Bars narrower than this many pixels are summed up per pixel column.
+SUMMARY_PIXELS = 2.0
 
 
 class BarState(IntEnum):
@@ -112,7 +117,7 @@ class BarInfo(NamedTuple):
 
 
 _E = EventKind
-_STARTED, _DONE, _FAILED, _CANCELLED = _E.TASK_STARTED, _E.TASK_DONE, _E.TASK_FAILED, _E.TASK_CANCELLED
+_STARTED, _DONE, _CANCELLED = _E.TASK_STARTED, _E.TASK_DONE, _E.TASK_CANCELLED
 _WORKER_STARTED, _WORKER_EXITED = _E.WORKER_STARTED, _E.WORKER_EXITED
 _DONE_STATE, _FAILED_STATE, _TIMED_OUT_STATE, _CANCELLED_STATE, _UNKNOWN = (
     int(BarState.DONE),
@@ -123,6 +128,26 @@ _DONE_STATE, _FAILED_STATE, _TIMED_OUT_STATE, _CANCELLED_STATE, _UNKNOWN = (
 )
 # Columns of the rows an ingest collects before one vectorised write.
 _X0, _X1, _LANE, _STATE, _TASK, _WORKER = range(6)
+_seq_of = itemgetter(0)
+
+
+def _state_of_record(task: Task) -> int:
+    """The colour of the bar of a task that ended, from its record."""
+    if task.state is TaskState.DONE:
+        return _DONE_STATE
+    if task.state is TaskState.CANCELLED:
+        return _CANCELLED_STATE
+    return _TIMED_OUT_STATE if isinstance(task.error, TaskTimeout) else _FAILED_STATE
+
+
+def _ending_state(ended: Event) -> int:
+    """The colour of a bar that ``ended`` closed."""
+    kind = ended[1]
+    if kind is _DONE:
+        return _DONE_STATE
+    if kind is _CANCELLED:
+        return _CANCELLED_STATE
+    return _TIMED_OUT_STATE if isinstance(ended[5], TaskTimeout) else _FAILED_STATE
 
 
 class _BarHistory:
@@ -164,59 +189,107 @@ class _BarHistory:
     # ---------------------------------------------------------------- ingest
 
     def ingest(self, batch: Sequence[Event], now: float) -> int:
-        """Take one tick's events; returns how many bars were finished.
+        """Take one tick's events; returns how many bars were finished."""
+        return self.ingest_changes(Changes.of(batch), now)
 
-        A task that starts and ends within the batch becomes one finished bar
-        directly. The loop is the hot path of a busy pool (a batch can hold
-        tens of thousands of events), hence the local names and plain ints.
+    def ingest_changes(self, changes: Changes, now: float) -> int:
+        """Take one tick's changes; returns how many bars were finished.
+
+        Per task, not per event: a task that starts and ends within the tick
+        becomes one finished bar directly. Lanes depend on the order of
+        starts and worker events (a lane opens at a worker's first
+        appearance, a start closes a bar whose end was lost), so those few
+        are taken in event order; bars are stored in the order the tasks
+        ended, so the ring lets go of the oldest endings first.
         """
         if self.t0 is None:
-            self.t0 = min(now, batch[0].time) if batch else now
+            first = changes.first_time
+            self.t0 = now if first is None else min(now, first)
         t0 = self.t0
+        tasks = changes.tasks
         running, lanes, lane_task = self.running, self.lanes, self._lane_task
         pop_running = running.pop
-        rows: list[tuple[float, float, int, int, int, int]] = []
+        # (seq of the event that ended the bar, x0, x1, lane, state, task, worker)
+        rows: list[tuple[int, float, float, int, int, int, int]] = []
         add_row = rows.append
-        for _seq, kind, when, task_id, worker_id, payload in batch:
+        timeline: list[Event] = []
+        for task_id, entry in tasks.items():
+            started, ended = entry[STARTED], entry[ENDED]
+            if started is not None:
+                if started[4] is not None:
+                    timeline.append(started)
+            elif ended is not None:
+                start = pop_running(task_id, None)
+                if start is not None:  # else cancelled before it started, or its start was never seen
+                    add_row(
+                        (ended[0], start[0], ended[2] - t0, start[1], _ending_state(ended), task_id, start[2])
+                    )
+        timeline += [e for e in changes.others if e[1] is _WORKER_STARTED or e[1] is _WORKER_EXITED]
+        timeline.sort(key=_seq_of)
+        for seq, kind, when, task_id, worker_id, _payload in timeline:
             if kind is _STARTED:
-                if worker_id is None or task_id is None:
-                    continue
                 lane = lanes.get(worker_id)
                 if lane is None:
                     lane = self._open_lane(worker_id)
+                x = when - t0
                 previous = lane_task.get(lane)
                 if previous is not None and previous in running:
                     # Its end was lost: close it where the next one begins.
                     px0, plane, pworker = pop_running(previous)
-                    add_row((px0, when - t0, plane, _UNKNOWN, previous, pworker))
+                    add_row((seq, px0, x, plane, _UNKNOWN, previous, pworker))
                 lane_task[lane] = task_id
-                running[task_id] = (when - t0, lane, worker_id)
-            elif kind is _DONE:
-                start = pop_running(task_id, None)
-                if start is not None:
-                    add_row((start[0], when - t0, start[1], _DONE_STATE, task_id, start[2]))
-            elif kind is _FAILED or kind is _CANCELLED:
-                start = pop_running(task_id, None)
-                if start is None:
-                    continue  # cancelled before it started, or its start was never seen
-                if kind is _CANCELLED:
-                    state = _CANCELLED_STATE
-                elif isinstance(payload, TaskTimeout):
-                    state = _TIMED_OUT_STATE
+                ended = tasks[task_id][ENDED]
+                if ended is None:
+                    running[task_id] = (x, lane, worker_id)
                 else:
-                    state = _FAILED_STATE
-                add_row((start[0], when - t0, start[1], state, task_id, start[2]))
+                    add_row((ended[0], x, ended[2] - t0, lane, _ending_state(ended), task_id, worker_id))
             elif kind is _WORKER_STARTED:
                 if worker_id is not None and worker_id not in lanes:
                     self._open_lane(worker_id)
-            elif kind is _WORKER_EXITED and worker_id is not None:
-                self._close_lane(worker_id, when - t0, rows)
+            elif worker_id is not None:  # exited
+                self._close_lane(worker_id, when - t0, seq, rows)
         # Emitting threads may append a few microseconds out of order: close enough for "now".
-        self.now = max(self.now, now - t0, batch[-1].time - t0 if batch else 0.0)
+        last = changes.last_time
+        self.now = max(self.now, now - t0, 0.0 if last is None else last - t0)
         if rows:
+            rows.sort(key=_seq_of)
             self._append(rows)
         self._update_extent(bool(rows))
         return len(rows)
+
+    def resync(self, lookup: Callable[[int], Task | None]) -> int:
+        """Close the running bars of tasks that ended unseen (their events
+        were dropped); returns how many were closed.
+
+        ``lookup`` gives a task's record, None when nobody knows it any
+        more: a bar whose record ended closes where and how the record says,
+        one without a record closes now, as UNKNOWN."""
+        if self.t0 is None or not self.running:
+            return 0
+        t0 = self.t0
+        rows: list[tuple[int, float, float, int, int, int, int]] = []
+        for task_id, (x0, lane, worker_id) in list(self.running.items()):
+            task = lookup(task_id)
+            if task is None:
+                x1, state = self.now, _UNKNOWN
+            elif task.finished_at is not None and task.state.finished:
+                x1, state = task.finished_at - t0, _state_of_record(task)
+            else:
+                continue
+            del self.running[task_id]
+            rows.append((len(rows), x0, max(x0, x1), lane, state, task_id, worker_id))
+        if rows:
+            self._append(rows)
+            self._update_extent(True)
+        return len(rows)
+
+    def open_lanes(self, worker_ids: Iterable[int]) -> None:
+        """Lanes for workers that are already there, in worker id order: their
+        start came before the stream did, so no event would open them until
+        their first task (and then in the order those tasks started)."""
+        for worker_id in sorted(worker_ids):
+            if worker_id not in self.lanes:
+                self._open_lane(worker_id)
 
     def _open_lane(self, worker_id: int) -> int:
         if self._free_lanes:
@@ -229,7 +302,7 @@ class _BarHistory:
         self.lanes_version += 1
         return lane
 
-    def _close_lane(self, worker_id: int, x: float, rows: list) -> None:
+    def _close_lane(self, worker_id: int, x: float, seq: int, rows: list) -> None:
         """A worker left: its lane is free for the next new worker (its bars stay)."""
         lane = self.lanes.pop(worker_id, None)
         if lane is None:
@@ -237,16 +310,21 @@ class _BarHistory:
         task_id = self._lane_task.pop(lane, None)
         if task_id is not None and task_id in self.running:
             x0, _, _ = self.running.pop(task_id)
-            rows.append((x0, x, lane, _UNKNOWN, task_id, worker_id))
+            rows.append((seq, x0, x, lane, _UNKNOWN, task_id, worker_id))
         heapq.heappush(self._free_lanes, lane)
 
-    def _append(self, rows: list[tuple[float, float, int, int, int, int]]) -> None:
+    def _append(self, rows: list[tuple[int, float, float, int, int, int, int]]) -> None:
+        """Store finished bars (rows as ``ingest_changes`` makes them, the
+        first column an event seq), overwriting the oldest once full."""
         capacity = self.capacity
         self.total += len(rows)
         if len(rows) > capacity:
             rows = rows[-capacity:]
-        block = np.array(rows, dtype=np.float64)
-        n = block.shape[0]
+        # fromiter over the flattened rows: np.array on a list of tuples
+        # inspects every tuple, several times slower.
+        n = len(rows)
+        flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=n * 7)
+        block = flat.reshape(n, 7)[:, 1:]
         where = (self.head + np.arange(n)) % capacity
         self.x0[where] = block[:, _X0]
         self.x1[where] = block[:, _X1]
@@ -355,12 +433,13 @@ class _RectBuffer:
         except (ImportError, AttributeError, TypeError):
             self._array = None
 
-    def draw(self, painter: QPainter, x: np.ndarray, y: np.ndarray, w: np.ndarray, h: float) -> None:
+    def draw(
+        self, painter: QPainter, x: np.ndarray, y: np.ndarray, w: np.ndarray | float, h: np.ndarray | float
+    ) -> None:
         n = x.size
         if self._array is None:
-            painter.drawRects(
-                [QRectF(*r) for r in zip(x.tolist(), y.tolist(), w.tolist(), [h] * n, strict=True)]
-            )
+            ws, hs = np.broadcast_to(w, n).tolist(), np.broadcast_to(h, n).tolist()
+            painter.drawRects([QRectF(*r) for r in zip(x.tolist(), y.tolist(), ws, hs, strict=True)])
             return
         self._array.resize(n)
         block = self._array.ndarray()
@@ -378,6 +457,14 @@ class _BarsItem(pg.GraphicsObject):
     (each is indexed, hit-tested and painted on its own); here a paint culls
     the arrays to the exposed rectangle and draws each colour with a single
     ``drawRects``.
+
+    Bars narrower than ``SUMMARY_PIXELS`` at the current zoom (a busy pool of
+    short tasks puts hundreds into each pixel column of a lane) are not drawn
+    one by one -- that costs tens of milliseconds per paint and shows nothing
+    more -- but summed up per pixel column of each lane: one rectangle per
+    state present in the column, as tall as that state's share of the
+    column's bars, and at least a pixel, so that a single failure among a
+    thousand successes still shows. Zoom in and they are bars again.
     """
 
     def __init__(self, history: _BarHistory) -> None:
@@ -386,12 +473,23 @@ class _BarsItem(pg.GraphicsObject):
         self._brushes: dict[int, QBrush] = {}
         self._rects = _RectBuffer()
         self._bounds = QRectF()
+        self._grid_pen: QPen | None = None
+        self._grid_ticks: Callable[[float, float], Sequence[float]] | None = None
         self.painted = 0  # bars drawn by the last paint (for tests and tuning)
         # Ask for exposedRect in item coordinates, to cull to it.
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
 
     def set_colours(self, colours: dict[BarState, str]) -> None:
         self._brushes = {int(state): QBrush(QColor(colour)) for state, colour in colours.items()}
+        self.update()
+
+    def set_grid(self, colour: QColor | None, ticks: Callable[[float, float], Sequence[float]]) -> None:
+        """Vertical grid lines in ``colour`` at ``ticks(left, right)``, drawn
+        behind the bars. pyqtgraph's own grid (drawn by the axis) measured
+        four milliseconds a repaint at this size, more than the bars; one
+        ``drawLines`` with a cosmetic pen costs a few microseconds."""
+        self._grid_pen = None if colour is None else QPen(colour, 0)
+        self._grid_ticks = ticks
         self.update()
 
     def data_changed(self) -> None:
@@ -420,28 +518,70 @@ class _BarsItem(pg.GraphicsObject):
         left, right = area.left(), area.right()
         top, bottom = area.top() - BAR_HEIGHT, area.bottom() + BAR_HEIGHT
         pixel = self.pixelWidth() or 0.0
+        if self._grid_pen is not None and self._grid_ticks is not None:
+            painter.setPen(self._grid_pen)
+            y0, y1 = area.top(), area.bottom()
+            painter.drawLines([QLineF(x, y0, x, y1) for x in self._grid_ticks(left, right)])
         painter.setPen(Qt.PenStyle.NoPen)
 
         h = self._history
         x0, x1, lane, state = h.finished()
-        visible = np.flatnonzero((x1 >= left) & (x0 <= right) & (lane >= top) & (lane <= bottom))
-        painted = 0
-        if visible.size:
-            states = state[visible]
-            order = visible[np.argsort(states, kind="stable")]
-            counts = np.bincount(states, minlength=len(BarState))
+        visible = (x1 >= left) & (x0 <= right) & (lane >= top) & (lane <= bottom)
+        painted = int(np.count_nonzero(visible))
+        if painted:
+            if painted < visible.size:  # else every bar shows (a following view): no copies
+                x0, x1, lane, state = x0[visible], x1[visible], lane[visible], state[visible]
+            if pixel > 0:
+                narrow = x1 - x0 < SUMMARY_PIXELS * pixel
+                if narrow.any():
+                    self._draw_summary(painter, x0[narrow], lane[narrow], state[narrow], pixel)
+                    wide = ~narrow
+                    x0, x1, lane, state = x0[wide], x1[wide], lane[wide], state[wide]
+            order = np.argsort(state, kind="stable")
+            counts = np.bincount(state, minlength=len(BarState))
             start = 0
             for value, count in enumerate(counts.tolist()):
                 if count:
                     chosen = order[start : start + count]
                     self._draw(painter, value, x0[chosen], x1[chosen], lane[chosen], pixel)
                     start += count
-            painted = visible.size
         if h.running:
             rx0, rlane = h.running_arrays()
             self._draw(painter, BarState.RUNNING, rx0, np.full(rx0.size, h.now), rlane, pixel)
             painted += rx0.size
         self.painted = painted
+
+    def _draw_summary(
+        self, painter: QPainter, x0: np.ndarray, lane: np.ndarray, state: np.ndarray, pixel: float
+    ) -> None:
+        """Narrow bars as a stack of state shares per pixel column of each
+        lane (see the class docstring). The columns sit on a grid fixed in
+        time, not to the view's edge, so a scrolling view does not make them
+        shimmer."""
+        states = len(BarState)
+        column = (x0 * (1.0 / pixel)).astype(np.int64)  # x >= 0: truncation is floor
+        first_column = int(column.min())
+        column -= first_column
+        columns = int(column.max()) + 1
+        first_lane = int(lane.min())
+        cell = (lane.astype(np.int64) - first_lane) * columns + column
+        cells = (int(lane.max()) - first_lane + 1) * columns
+        counts = np.bincount(cell * states + state, minlength=cells * states).reshape(cells, states)
+        occupied = np.flatnonzero(counts.any(axis=1))
+        counts = counts[occupied].astype(np.float64)
+        shares = counts * (BAR_HEIGHT / counts.sum(axis=1, keepdims=True))
+        least = min(abs(self.pixelHeight() or 0.0), BAR_HEIGHT / states)
+        heights = np.where(counts > 0, np.maximum(shares, least), 0.0)
+        heights *= BAR_HEIGHT / heights.sum(axis=1, keepdims=True)
+        tops = np.cumsum(heights, axis=1) - heights
+        lanes = occupied // columns + first_lane
+        xs = (occupied % columns + first_column) * pixel
+        for value in range(states):
+            present = heights[:, value] > 0
+            if present.any():
+                painter.setBrush(self._brushes.get(value, QBrush(QColor("#888888"))))
+                y = lanes[present] - BAR_HEIGHT / 2 + tops[present, value]
+                self._rects.draw(painter, xs[present], y, pixel, heights[present, value])
 
     def _draw(
         self,
@@ -506,10 +646,27 @@ class TaskStream(QWidget):
         capacity: int = 100_000,
         follow_seconds: float = 60.0,
         theme: str = "light",
+        show_interval: float = 0.0,
+        origin: TimeOrigin | None = None,
+        workers: Iterable[int] = (),
     ) -> None:
+        """``origin``: time zero shared with the charts (None: the first
+        event); ``workers``: ids of the workers already running, each given
+        its lane at once."""
         super().__init__(parent)
         self.history = _BarHistory(capacity)
+        self._origin = origin
+        self.history.t0 = None if origin is None else origin.wall
+        self.history.open_lanes(workers)
         self.follow_seconds = follow_seconds
+        #: Seconds between two showings of new data at least: a window fed
+        #: 30 ticks a second takes every tick's bars, but repaints the stream
+        #: (the costliest panel to paint) at most 1 / show_interval times a second.
+        self.show_interval = show_interval
+        self._shown_at = float("-inf")
+        self._show_later = QTimer(self)
+        self._show_later.setSingleShot(True)
+        self._show_later.timeout.connect(self._show_changes)
         self._lanes_shown = -1
         self.hover_text = ""
 
@@ -517,7 +674,6 @@ class TaskStream(QWidget):
         self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
-        self.plot.showGrid(x=True, y=False, alpha=0.15)
         self.plot.getAxis("left").setWidth(44)
         self.view_box: pg.ViewBox = self.plot.getViewBox()
         self.view_box.invertY(True)  # W1 on top, as in a list of workers
@@ -563,11 +719,22 @@ class TaskStream(QWidget):
     def apply_events(self, batch: Sequence[Event], now: float | None = None) -> None:
         """Take one tick's events and let running bars grow to ``now``
         (epoch seconds, like ``Event.time``; ``time.time()`` when None)."""
+        self.apply_changes(Changes.of(batch), now)
+
+    def apply_changes(self, changes: Changes, now: float | None = None) -> None:
+        """Take one tick's changes (see ``apply_events``)."""
         self._last_tick = time.monotonic()
-        self.history.ingest(batch, time.time() if now is None else now)
+        self.history.ingest_changes(changes, time.time() if now is None else now)
         self._show_changes()
 
     def _show_changes(self) -> None:
+        now = time.monotonic()
+        wait = self._shown_at + self.show_interval - now
+        if wait > 0:
+            if not self._show_later.isActive():
+                self._show_later.start(max(1, round(wait * 1000)))
+            return
+        self._shown_at = now
         self.bars_item.data_changed()
         if self.history.lanes_version != self._lanes_shown:
             self._update_lane_ticks()
@@ -593,9 +760,24 @@ class TaskStream(QWidget):
         self._show_changes()
 
     def clear(self) -> None:
-        """Forget every bar and lane; the next event starts the clock again."""
+        """Forget every bar and lane; the next event starts the clock again
+        (with a shared origin, time zero stays the origin)."""
         self.history.clear()
+        if self._origin is not None:
+            self.history.t0 = self._origin.wall
         self._show_changes()
+
+    def add_lanes(self, worker_ids: Iterable[int]) -> None:
+        """Give these workers (already running, say) their lanes now, in id order."""
+        self.history.open_lanes(worker_ids)
+        self._show_changes()
+
+    def resync(self, lookup: Callable[[int], Task | None]) -> int:
+        """Close running bars of tasks that ended unseen (``_BarHistory.resync``)."""
+        closed = self.history.resync(lookup)
+        if closed:
+            self._show_changes()
+        return closed
 
     def bars(self, include_running: bool = True) -> Bars:
         """Copies of the bars held, oldest first."""
@@ -608,6 +790,12 @@ class TaskStream(QWidget):
     def item_count(self) -> int:
         """Graphics items in the plot's scene (it must not grow with the bars)."""
         return len(self.plot_widget.scene().items())
+
+    def _grid_ticks(self, left: float, right: float) -> list[float]:
+        """Where the time axis puts its major ticks between ``left`` and ``right``."""
+        axis = self.plot.getAxis("bottom")
+        levels = axis.tickValues(left, right, max(1.0, axis.width()))
+        return [float(x) for x in levels[0][1]] if levels else []
 
     def _update_lane_ticks(self) -> None:
         labels = self.history.lane_labels
@@ -681,6 +869,9 @@ class TaskStream(QWidget):
             axis.setPen(pg.mkPen(colours.foreground))
             axis.setTextPen(pg.mkPen(colours.foreground))
         self.bars_item.set_colours(colours.states)
+        grid = QColor(colours.foreground)
+        grid.setAlphaF(0.15)
+        self.bars_item.set_grid(grid, self._grid_ticks)
         self.legend.setText(
             "  ".join(
                 f'<span style="color:{colours.states[state]}">&#9632;</span> {state.label}'

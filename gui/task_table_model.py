@@ -42,6 +42,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 from core import EventKind, TaskError, TaskState, TaskTimeout
+from core.changes import Changes
 
 if TYPE_CHECKING:
     from core import Event, Task
@@ -223,11 +224,13 @@ class TaskRow:
     Plain attributes, written only by ``TaskTableModel.apply_events`` on the
     GUI thread; read them, never write them. ``task`` is the engine's record
     (None for a task first seen after its submission and no longer in the
-    pool); ``outcome`` the result or the ``TaskError``."""
+    pool); ``outcome`` the result or the ``TaskError``. The label is made from
+    the record when first read: a busy pool's rows mostly leave the bounded
+    window without ever being shown."""
 
     __slots__ = (
+        "_label",
         "finished",
-        "label",
         "outcome",
         "progress",
         "serial",
@@ -240,11 +243,13 @@ class TaskRow:
         "worker",
     )
 
-    def __init__(self, serial: int, task_id: int, task: Task | None, label: str, submitted: float | None):
+    def __init__(
+        self, serial: int, task_id: int, task: Task | None, label: str | None, submitted: float | None
+    ) -> None:
         self.serial = serial
         self.task_id = task_id
         self.task = task
-        self.label = label
+        self._label = label  # None: from the record, when first read
         self.state = QUEUED
         self.worker: int | None = None
         self.submitted = submitted
@@ -253,6 +258,14 @@ class TaskRow:
         self.progress: float | None = None
         self.outcome: Any = None
         self.summary: str | None = None  # filled in when first shown or searched
+
+    @property
+    def label(self) -> str:
+        """The task's label, or its function's name, with the attempt of a retry."""
+        label = self._label
+        if label is None:
+            label = self._label = _label_of(self.task) if self.task is not None else ""
+        return label
 
     @property
     def error(self) -> TaskError | None:
@@ -319,13 +332,19 @@ def _format_clock(t: float) -> str:
 
 _serial_of = attrgetter("serial")
 
-_SUBMITTED = EventKind.TASK_SUBMITTED
-_STARTED = EventKind.TASK_STARTED
-_PROGRESS_EVENT = EventKind.TASK_PROGRESS
 _DONE = EventKind.TASK_DONE
-_FAILED = EventKind.TASK_FAILED
 _CANCELLED = EventKind.TASK_CANCELLED
-_TASK_KINDS = frozenset({_SUBMITTED, _STARTED, _PROGRESS_EVENT, _DONE, _FAILED, _CANCELLED})
+
+
+def _ending_state(ended: Event) -> RowState:
+    """What a task's ending event makes of its row."""
+    kind = ended[1]
+    if kind is _DONE:
+        return DONE
+    if kind is _CANCELLED:
+        return CANCELLED
+    return TIMED_OUT if isinstance(ended[5], TaskTimeout) else FAILED
+
 
 TaskLookup = Callable[[int], "Task | None"]
 
@@ -355,6 +374,21 @@ class TaskTableModel(QAbstractTableModel):
         self._next_serial = 0
         self._forgotten: set[int] = set()
         self._forgotten_order: deque[int] = deque()
+        #: A storm's shedding: a tick's changes of more tasks than this list
+        #: only the newest this many (and every queued or running task); the
+        #: tasks that started and ended within the tick before them get no
+        #: row, but are counted (``not_listed``). They are finished tasks,
+        #: each of which a window of ``max_finished`` would show for a second
+        #: or two at most; their events still reach every other panel. None:
+        #: every task gets a row.
+        self.shed_above: int | None = None
+        #: tasks left out by shed_above so far
+        self.not_listed = 0
+        #: queued and running rows by task id: what a resync looks at
+        self._active: dict[int, TaskRow] = {}
+        #: ids of active rows without a record whose task the pool no longer
+        #: had at the last resync (see ``resync``)
+        self._suspects: set[int] = set()
         self._now = time.time()
 
     # ----------------------------------------------------------------- public
@@ -374,6 +408,12 @@ class TaskTableModel(QAbstractTableModel):
     @property
     def finished_count(self) -> int:
         return self._finished
+
+    @property
+    def has_suspects(self) -> bool:
+        """Rows the last resync found without a record and unknown to the
+        pool: the next one removes those still so."""
+        return bool(self._suspects)
 
     @property
     def unfinished_count(self) -> int:
@@ -409,14 +449,19 @@ class TaskTableModel(QAbstractTableModel):
         return iter(self._rows)
 
     def apply_events(self, batch: list[Event]) -> None:
-        """Fold one tick's events into the table (see the module docstring).
+        """Fold one tick's events into the table (see the module docstring)."""
+        self.apply_changes(Changes.of(batch))
 
-        Events of tasks this model never saw submitted make a row from what
-        they tell; events that are not about tasks are ignored."""
+    def apply_changes(self, changes: Changes) -> None:
+        """Bring the rows up to date with one tick's changes, per task.
+
+        Tasks this model never saw submitted make a row from what their
+        events tell (and the pool still knows); events that are not about
+        tasks are ignored."""
         self._now = time.time()
-        if not batch:
+        if not changes.tasks:
             return
-        index = self._index
+        index, active, forgotten = self._index, self._active, self._forgotten
         get = index.get
         first_new = self._next_serial
         serial = first_new
@@ -424,67 +469,88 @@ class TaskTableModel(QAbstractTableModel):
         add_row = new_rows.append
         lo = hi = -1
         finished = 0
-        for _seq, kind, t, task_id, worker_id, payload in batch:
-            if kind is _SUBMITTED:
-                if task_id in index:
-                    continue
-                row = TaskRow(
-                    serial, task_id, payload, _label_of(payload), getattr(payload, "submitted_at", t)
-                )
-                serial += 1
-                index[task_id] = row
-                add_row(row)
-                continue
+        # Shedding (see shed_above): of the oldest entries, tasks whose whole
+        # life fell in this tick get no row.
+        shed = 0 if self.shed_above is None else len(changes.tasks) - self.shed_above
+        unlisted: list[int] = []
+        for task_id, (submitted, started, progress, ended) in changes.tasks.items():
+            shed -= 1
             row = get(task_id)
             if row is None:
-                if task_id is None or kind not in _TASK_KINDS or task_id in self._forgotten:
-                    continue
-                row = self._adopt(serial, task_id, t)
+                if submitted is not None:
+                    if started is not None and ended is not None and shed >= 0:
+                        unlisted.append(task_id)
+                        continue
+                    record = submitted[5]
+                    row = TaskRow(
+                        serial, task_id, record, None, getattr(record, "submitted_at", submitted[2])
+                    )
+                    if started is not None and ended is not None:
+                        # Its whole life in this tick (most tasks in a storm):
+                        # straight to its final state, nothing to compare.
+                        serial += 1
+                        index[task_id] = row
+                        add_row(row)
+                        row.started = started[2]
+                        row.worker = started[4] if ended[4] is None else ended[4]
+                        if progress is not None:
+                            row.progress = progress[5][0]
+                        row.state = _ending_state(ended)
+                        row.outcome = ended[5]
+                        row.finished = ended[2]
+                        finished += 1
+                        continue
+                elif task_id in forgotten:
+                    continue  # a late event of a task whose row was dropped
+                else:
+                    first = started or progress or ended
+                    assert first is not None
+                    row = self._adopt(serial, task_id, first[2])
                 serial += 1
                 index[task_id] = row
                 add_row(row)
             state = row.state
-            if kind is _PROGRESS_EVENT:
+            changed = False
+            if started is not None and state is QUEUED:
+                row.state = state = RUNNING
+                row.started = started[2]
+                row.worker = started[4]
+                changed = True
+            if progress is not None:
                 if state is RUNNING:
-                    row.progress = payload[0]
+                    row.progress = progress[5][0]
+                    changed = True
                 elif state is QUEUED:  # its start came before we attached
-                    row.state = RUNNING
-                    row.progress = payload[0]
-                    if worker_id is not None:
-                        row.worker = worker_id
-                else:
-                    continue  # a late report from a task that ended (timed out)
-            elif kind is _STARTED:
-                if state is not QUEUED:
-                    continue
-                row.state = RUNNING
-                row.started = t
-                row.worker = worker_id
-            elif kind is _DONE or kind is _FAILED or kind is _CANCELLED:
-                if state in _FINISHED:
-                    continue
-                if kind is _DONE:
-                    row.state = DONE
-                elif kind is _CANCELLED:
-                    row.state = CANCELLED
-                else:
-                    row.state = TIMED_OUT if isinstance(payload, TaskTimeout) else FAILED
-                row.outcome = payload
+                    row.state = state = RUNNING
+                    row.progress = progress[5][0]
+                    if progress[4] is not None:
+                        row.worker = progress[4]
+                    changed = True
+                # else a late report from a task that ended (timed out)
+            if ended is not None and state not in _FINISHED:
+                row.state = _ending_state(ended)
+                row.outcome = ended[5]
                 row.summary = None
-                row.finished = t
-                if worker_id is not None:
-                    row.worker = worker_id
+                row.finished = ended[2]
+                if ended[4] is not None:
+                    row.worker = ended[4]
                 finished += 1
-            else:
-                continue  # a worker event that names its task, a failed callback
-            s = row.serial
-            if s < first_new:
-                if lo < 0 or s < lo:
-                    lo = s
-                if s > hi:
-                    hi = s
+                active.pop(task_id, None)
+                changed = True
+            elif row.state is QUEUED or row.state is RUNNING:
+                active[task_id] = row
+            if changed:
+                s = row.serial
+                if s < first_new:
+                    if lo < 0 or s < lo:
+                        lo = s
+                    if s > hi:
+                        hi = s
         self._next_serial = serial
         self._finished += finished
+        if unlisted:
+            self.not_listed += len(unlisted)
+            self._remember_forgotten(unlisted)
         if hi >= 0:
             rows = self._rows
             top = bisect_left(rows, lo, key=_serial_of)
@@ -509,6 +575,92 @@ class TaskTableModel(QAbstractTableModel):
         """Remove every finished row; queued and running ones stay."""
         if self._finished:
             self._drop_finished(self._finished)
+
+    def resync(self, lookup: TaskLookup | None = None) -> int:
+        """Bring the queued and running rows in line with the engine's records.
+
+        When the event buffer dropped events, the start or end of some tasks
+        never arrives, and their rows would stay queued or running for ever.
+        The engine's record knows better: the row's own, or ``lookup``'s
+        (``pool.task`` by default) for a row made without one. A record sets
+        ``started_at`` and ``finished_at`` once the event was sent, so a row
+        takes what those say, with the record's outcome; the event, should
+        it still come, changes nothing. A row with no record whose task the
+        pool no longer has ended unseen: it goes at the second resync that
+        finds it so (an ending still on its way gets that long to arrive).
+        Returns how many rows changed or went."""
+        self._now = time.time()
+        lookup = lookup or self._task_lookup
+        active = self._active
+        changed: list[TaskRow] = []
+        gone: list[TaskRow] = []
+        suspects: set[int] = set()
+        finished = 0
+        for task_id, row in list(active.items()):
+            task = row.task
+            if task is None and lookup is not None:
+                task = lookup(task_id)
+            if task is None:
+                if task_id in self._suspects:
+                    gone.append(row)
+                    del active[task_id]
+                else:
+                    suspects.add(task_id)
+                continue
+            if row.task is None:
+                row.task = task
+                if not row._label:
+                    row._label = None  # from the record now
+                row.submitted = row.submitted or task.submitted_at
+            moved = False
+            if row.state is QUEUED and task.started_at is not None:
+                row.state = RUNNING
+                row.started = task.started_at
+                row.worker = task.worker_id
+                moved = True
+            if task.finished_at is not None and task.state.finished:
+                row.state = RowState.of_task(task)
+                row.outcome = task.result if task.state is TaskState.DONE else task.error
+                row.summary = None
+                row.started = row.started or task.started_at
+                row.finished = task.finished_at
+                row.worker = task.worker_id if task.worker_id is not None else row.worker
+                del active[task_id]
+                finished += 1
+                moved = True
+            if moved:
+                changed.append(row)
+        self._suspects = suspects
+        self._finished += finished
+        if changed:
+            rows = self._rows
+            serials = [r.serial for r in changed]
+            top = bisect_left(rows, min(serials), key=_serial_of)
+            bottom = bisect_left(rows, max(serials), key=_serial_of)
+            self.dataChanged.emit(self.index(top, Column.STATE), self.index(bottom, Column.RESULT))
+        if gone:
+            positions = [self.row_of(r.task_id) for r in gone]
+            self._remove_positions(sorted(p for p in positions if p >= 0))
+            self._forget([r.task_id for r in gone])  # a late event must not bring one back
+        excess = self._finished - self._max_finished
+        if excess > 0:
+            self._drop_finished(excess)
+        return len(changed) + len(gone)
+
+    def _remove_positions(self, positions: list[int]) -> None:
+        """Remove the rows at ``positions`` (ascending), one signal pair per
+        contiguous run, bottom up so that the positions above stay valid."""
+        runs: list[list[int]] = []
+        for position in positions:
+            if runs and runs[-1][1] == position:
+                runs[-1][1] = position + 1
+            else:
+                runs.append([position, position + 1])
+        rows = self._rows
+        for first, end in reversed(runs):
+            self.beginRemoveRows(QModelIndex(), first, end - 1)
+            del rows[first:end]
+            self.endRemoveRows()
 
     # ------------------------------------------------------------ Qt overrides
 
@@ -577,7 +729,7 @@ class TaskTableModel(QAbstractTableModel):
         task = self._task_lookup(task_id) if self._task_lookup is not None else None
         if task is None:
             return TaskRow(serial, task_id, None, "", None)
-        row = TaskRow(serial, task_id, task, _label_of(task), task.submitted_at)
+        row = TaskRow(serial, task_id, task, None, task.submitted_at)
         row.started = task.started_at
         row.worker = task.worker_id
         return row
@@ -673,31 +825,27 @@ class TaskTableModel(QAbstractTableModel):
             return f"{row.label}\nattempt {task.attempt}{retry}"
         return None
 
-    def _forget(self, ids: Iterable[int]) -> None:
-        index, forgotten, order = self._index, self._forgotten, self._forgotten_order
-        for task_id in ids:
-            del index[task_id]
-            forgotten.add(task_id)
-            order.append(task_id)
-        while len(order) > FORGET_MEMORY:
-            forgotten.discard(order.popleft())
+    def _forget(self, ids: list[int]) -> None:
+        """Drop ``ids`` from the index, remembering them (see FORGET_MEMORY).
+        Thousands per tick in a storm: the loops run in C (map, update)."""
+        deque(map(self._index.__delitem__, ids), maxlen=0)
+        self._remember_forgotten(ids)
+
+    def _remember_forgotten(self, ids: list[int]) -> None:
+        forgotten, order = self._forgotten, self._forgotten_order
+        forgotten.update(ids)
+        order.extend(ids)
+        excess = len(order) - FORGET_MEMORY
+        if excess > 0:
+            popleft = order.popleft
+            forgotten.difference_update([popleft() for _ in range(excess)])
 
     def _drop_finished(self, limit: int) -> int:
         """Remove up to ``limit`` finished rows, oldest first, in as few
         contiguous ranges as the queued and running rows between them allow.
         Returns how many went."""
         rows = self._rows
-        ranges: list[list[int]] = []  # [first, last + 1], top to bottom
-        taken = 0
-        for position, row in enumerate(rows):
-            if taken >= limit:
-                break
-            if row.state in _FINISHED:
-                if ranges and ranges[-1][1] == position:
-                    ranges[-1][1] = position + 1
-                else:
-                    ranges.append([position, position + 1])
-                taken += 1
+        ranges, taken = self._finished_ranges(limit)
         if not taken:
             return 0
         if len(ranges) > MAX_REMOVE_RANGES:
@@ -715,6 +863,33 @@ class TaskTableModel(QAbstractTableModel):
             self._finished -= end - first
             self.endRemoveRows()
         return taken
+
+    def _finished_ranges(self, limit: int) -> tuple[list[list[int]], int]:
+        """The oldest ``limit`` finished rows as [first, end) position ranges,
+        top to bottom, and how many they hold.
+
+        The rows in between are the queued and running ones, which
+        ``_active`` holds: their positions split the table into runs of
+        finished rows, so this costs a bisect per active row rather than a
+        look at every row (a storm drops thousands a tick)."""
+        rows = self._rows
+        count = len(rows)
+        splits = sorted(
+            p
+            for p in (bisect_left(rows, r.serial, key=_serial_of) for r in self._active.values())
+            if p < count
+        )
+        ranges: list[list[int]] = []
+        taken, start = 0, 0
+        for end in [*splits, count]:
+            if end > start:
+                take = min(end - start, limit - taken)
+                ranges.append([start, start + take])
+                taken += take
+                if taken >= limit:
+                    break
+            start = end + 1
+        return ranges, taken
 
     def _skip_new_finished(self, new_rows: list[TaskRow], count: int) -> list[TaskRow]:
         """More tasks finished this tick than the window holds: the oldest of

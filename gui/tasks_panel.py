@@ -41,7 +41,10 @@ from PySide6.QtWidgets import (
 )
 
 from core import PoolClosed, QueueFull, TaskError, UnknownTask
+from core.changes import Changes
 
+from . import resources
+from .columns import fit_columns
 from .task_table_model import (
     Column,
     RowState,
@@ -52,6 +55,7 @@ from .task_table_model import (
     foreground,
     state_color,
 )
+from .throttled_label import ThrottledLabel
 
 if TYPE_CHECKING:
     from core import Event, Pool, Task
@@ -75,17 +79,21 @@ _CENTER_FLAG = int(Qt.AlignmentFlag.AlignHCenter)
 _TEXT_MARGIN = 4
 _FAILURES = frozenset({RowState.FAILED, RowState.TIMED_OUT})
 
-# Column widths in characters of the view's font ("0" widths); Result stretches.
-_COLUMN_CHARS = {
-    Column.ID: 8,
-    Column.LABEL: 26,
-    Column.STATE: 11,
-    Column.WORKER: 7,
-    Column.QUEUED_AT: 13,
-    Column.WAIT: 10,
-    Column.RUN_TIME: 10,
-    Column.PROGRESS: 12,
+# Column widths: each fits this sample (and its header); Result takes the rest.
+# Tight on purpose: at the window's default size the table is about 740 px
+# wide, and Result must still show.
+_COLUMN_SAMPLES = {
+    Column.ID: "999999",
+    Column.LABEL: "progress 14 steps #59",
+    Column.STATE: "timed out",
+    Column.WORKER: "99",
+    Column.QUEUED_AT: "00:00:00.000",
+    Column.WAIT: "9 m 59 s",
+    Column.RUN_TIME: "9 m 59 s",
+    Column.PROGRESS: "100 %",
 }
+#: Pixels more for the progress bar's track around its text.
+_PROGRESS_TRACK = 8
 
 
 class TaskTableView(QTableView):
@@ -253,8 +261,11 @@ class TasksPanel(QWidget):
         self.model = TaskTableModel(max_finished=max_finished, task_lookup=pool.task, parent=self)
         self.proxy = TaskFilterProxy(self.model, self)
         self._state_buttons: dict[RowState, QToolButton] = {}
+        self._events_not_shown = 0
 
         self._build_filter_bar()
+        #: the count label's text, slowed down by a busy window (see ThrottledLabel)
+        self.count_text = ThrottledLabel(self.count_label)
         self._build_view()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -305,14 +316,20 @@ class TasksPanel(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip("Case-insensitive; matches anywhere in the id, label or result")
         self.search.textChanged.connect(self._on_search_text_changed)
-        self.search.setMinimumWidth(160)  # the state toggles must not squeeze it to nothing
+        self.search.setMinimumWidth(120)  # the state toggles must not squeeze it to nothing
         bar.addWidget(self.search, 1)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("taskCount")
         bar.addWidget(self.count_label)
         self.clear_button = QToolButton(self)
+        # An icon (its name in the tooltip): with the state toggles and the
+        # search, a labelled button made the bar wider than the panel.
         self.clear_button.setText("Clear finished")
-        self.clear_button.setToolTip("Remove every finished task from this table (the pool is not touched)")
+        self.clear_button.setIcon(resources.icon("clear"))
+        self.clear_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.clear_button.setToolTip(
+            "Clear finished: remove every finished task from this table (the pool is not touched)"
+        )
         self.clear_button.clicked.connect(self._on_clear_button_clicked)
         bar.addWidget(self.clear_button)
 
@@ -338,9 +355,7 @@ class TasksPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         header.setHighlightSections(False)
-        digit = view.fontMetrics().horizontalAdvance("0")
-        for column, chars in _COLUMN_CHARS.items():
-            header.resizeSection(column, chars * digit + 16)
+        fit_columns(view, _COLUMN_SAMPLES, extra={Column.PROGRESS: _PROGRESS_TRACK})
         # Start in submission order (no sort column): a sorted proxy pays a
         # few comparisons per new row, an unsorted one none. A third click on
         # a header goes back to this order.
@@ -355,9 +370,48 @@ class TasksPanel(QWidget):
 
     def apply_events(self, batch: list[Event]) -> None:
         """Fold one tick's pool events into the table."""
-        self.model.apply_events(batch)
+        self.apply_changes(Changes.of(batch))
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Bring the table up to date with one tick's changes."""
+        self.model.apply_changes(changes)
         if self.model.unfinished_count:
             self.view.viewport().update()  # running times moved on
+
+    def resync(self) -> int:
+        """Catch up with the pool's records after events were lost
+        (``TaskTableModel.resync``); returns how many rows changed."""
+        changed = self.model.resync()
+        if changed:
+            self.view.viewport().update()
+        return changed
+
+    def set_events_not_shown(self, count: int) -> None:
+        """Say how many of the pool's events the window dropped (it fell
+        behind a storm): rows were brought up to date from the pool's
+        records, but tasks whose every event was lost have no row."""
+        if count != self._events_not_shown:
+            self._events_not_shown = count
+            self._on_model_rows_changed()
+        self.count_label.setToolTip(
+            "\n".join(
+                text
+                for text, shown in (
+                    (
+                        "Not listed: tasks that started and finished within one tick of a storm, "
+                        "beyond what the window lists a tick. The other panels count them.",
+                        self.model.not_listed,
+                    ),
+                    (
+                        "Events not shown: the window fell behind a storm and dropped the oldest. "
+                        "Rows were brought up to date from the pool's own records; tasks whose "
+                        "every event was dropped have no row.",
+                        count,
+                    ),
+                )
+                if shown
+            )
+        )
 
     # ----------------------------------------------------------- context menu
 
@@ -467,7 +521,11 @@ class TasksPanel(QWidget):
     def _on_model_rows_changed(self, *_args: Any) -> None:
         total, shown = self.model.rowCount(), self.proxy.rowCount()
         text = f"{total:,} tasks" if shown == total else f"{shown:,} of {total:,} tasks"
-        self.count_label.setText(text)
+        if self.model.not_listed:
+            text += f" · {self.model.not_listed:,} more not listed"
+        if self._events_not_shown:
+            text += f" · {self._events_not_shown:,} events not shown"
+        self.count_text.set_text(text)
 
 
 def _input_file(task: Task | None) -> Path | None:

@@ -2,13 +2,13 @@
 
 Data flow::
 
-    window tick (~30 Hz) ──apply_events(batch)──► WorkersPanel ──(worker events: coalesced)──┐
-    window timer (~2 Hz) ──refresh()────────────► WorkersPanel ◄─────────────────────────────┘
-                                                     │ pool.workers (snapshots, one lock)
-                                                     ▼
-                                                 WorkersModel.update_workers()
-                                                     ├─ beginInsertRows / beginRemoveRows per run
-                                                     └─ dataChanged over changed rows only
+    window tick (~30 Hz) ──apply_changes(Changes)──► WorkersPanel ──(worker events: coalesced)──┐
+    window timer (~2 Hz) ──refresh()───────────────► WorkersPanel ◄─────────────────────────────┘
+                                                        │ pool.workers (snapshots, one lock)
+                                                        ▼
+                                                    WorkersModel.update_workers()
+                                                        ├─ beginInsertRows / beginRemoveRows per run
+                                                        └─ dataChanged over changed rows only
 
 The panel never reaches into the pool's internals: it reads ``pool.workers``
 and ``pool.task(id)`` and calls the public control methods. The one blocking
@@ -31,12 +31,13 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QPoint,
+    QSize,
     QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -44,6 +45,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QSpinBox,
+    QStyle,
     QTableView,
     QToolBar,
     QVBoxLayout,
@@ -51,8 +53,10 @@ from PySide6.QtWidgets import (
 )
 
 from core import EventKind, PoolClosed, ProcessPool, WorkerInfo, WorkerState
+from core.changes import ENDED, STARTED, Changes
 
 from . import resources
+from .columns import fit_columns
 
 if TYPE_CHECKING:
     from core import Event, Pool
@@ -469,7 +473,7 @@ class WorkersPanel(QWidget):
         self.dismiss_n_action = QAction(resources.icon("dismiss-worker"), "Dismiss N", self)
         self.dismiss_n_action.setToolTip("Dismiss N workers: idle ones first, busy ones after their task")
         self.dismiss_n_action.triggered.connect(self._on_dismiss_n_triggered)
-        self.dismiss_selected_action = QAction(resources.icon("dismiss-worker"), "Dismiss selected", self)
+        self.dismiss_selected_action = QAction(resources.icon("dismiss-selected"), "Dismiss selected", self)
         self.dismiss_selected_action.setToolTip("Dismiss the selected workers (busy ones after their task)")
         self.dismiss_selected_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
         self.dismiss_selected_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -480,7 +484,7 @@ class WorkersPanel(QWidget):
         )
         self.force_stop_action.triggered.connect(self._on_force_stop_triggered)
         self.force_stop_action.setVisible(self.is_process_pool)
-        self.join_action = QAction("Join dismissed", self)
+        self.join_action = QAction(resources.icon("join-workers"), "Join dismissed", self)
         self.join_action.setToolTip("Wait (in the background) for dismissed workers to be gone")
         self.join_action.triggered.connect(self._on_join_triggered)
         self.addActions([self.dismiss_selected_action])
@@ -488,6 +492,7 @@ class WorkersPanel(QWidget):
     def _build_layout(self) -> None:
         self.toolbar = QToolBar("Workers", self)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toolbar.setIconSize(QSize(18, 18))  # a panel's toolbar: smaller than the window's
         self.toolbar.addWidget(self.count_spin)
         self.toolbar.addAction(self.add_action)
         self.toolbar.addAction(self.dismiss_n_action)
@@ -506,8 +511,28 @@ class WorkersPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
+        # Rows as high as the tasks table's, not the style's default (half
+        # again as high): a small panel shows more workers.
+        rows = self.table.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # Fixed widths for what the cells usually hold (not ResizeToContents,
+        # which gave every column its widest text and squeezed the current
+        # task to nothing); the current task takes the rest.
+        samples = {
+            COL_ID: "999",
+            COL_STATE: "dismiss req",
+            COL_DONE: "99,999",
+            COL_FAILED: "9,999",
+            COL_BUSY: "100",
+            COL_UPTIME: "9:59:59",
+        }
+        if self.is_process_pool:
+            samples |= {COL_PID: "9999999", COL_CPU: "100", COL_MEMORY: "9,999.9"}
+        swatch = self.table.style().pixelMetric(QStyle.PixelMetric.PM_SmallIconSize) + 6
+        fit_columns(self.table, samples, extra={COL_STATE: swatch}, sort_column=COL_ID)
         header.setSectionResizeMode(COL_TASK, QHeaderView.ResizeMode.Stretch)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._on_table_context_menu_requested)
@@ -517,27 +542,50 @@ class WorkersPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
         layout.addWidget(self.toolbar)
         layout.addWidget(self.table)
         layout.addWidget(self.status_label)
+        self._labelled_width = 0
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        """Names beside the icons while they fit in one row, icons alone
+        (names in their tooltips) when not: no action may hide behind the
+        toolbar's overflow chevron."""
+        super().resizeEvent(event)
+        self._fit_toolbar(event.size().width())
+
+    def _fit_toolbar(self, width: int) -> None:
+        bar = self.toolbar
+        labelled = Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+        if bar.toolButtonStyle() == labelled:
+            bar.ensurePolished()
+            self._labelled_width = bar.sizeHint().width()  # measured while labelled
+        style = labelled if width >= self._labelled_width else Qt.ToolButtonStyle.ToolButtonIconOnly
+        if bar.toolButtonStyle() != style:
+            bar.setToolButtonStyle(style)
 
     # ------------------------------------------------------------ the window
 
     def apply_events(self, batch: Sequence[Event]) -> None:
-        """Take one tick's events; worker changes and task starts bring the
+        """Take one tick's events (see ``apply_changes``)."""
+        self.apply_changes(Changes.of(batch))
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Take one tick's changes; worker changes and task starts bring the
         next refresh forward (coalesced: many events, one refresh)."""
-        worker_changed = False
+        done, failed = EventKind.TASK_DONE, EventKind.TASK_FAILED
         endings = []
-        for event in batch:
-            kind = event.kind
-            if kind is EventKind.TASK_DONE or kind is EventKind.TASK_FAILED:
-                if event.worker_id is not None:
-                    endings.append((event.worker_id, kind is EventKind.TASK_FAILED, event.time))
-            elif kind in _REFRESH_KINDS:
+        worker_changed = False
+        for entry in changes.tasks.values():
+            ended = entry[ENDED]
+            if ended is not None and ended[4] is not None and (ended[1] is done or ended[1] is failed):
+                endings.append((ended[4], ended[1] is failed, ended[2]))
+            if entry[STARTED] is not None:
                 worker_changed = True
         if endings:
             self.model.count_endings(endings)
-        if worker_changed:
+        if worker_changed or any(event.kind in _REFRESH_KINDS for event in changes.others):
             self._refresh_soon()
 
     def refresh(self) -> None:
@@ -597,6 +645,8 @@ class WorkersPanel(QWidget):
         menu.addAction(self.dismiss_selected_action)
         if self.is_process_pool:
             menu.addAction(self.force_stop_action)
+        menu.addSeparator()
+        menu.addActions([self.add_action, self.dismiss_n_action, self.join_action])
         menu.exec(self.table.viewport().mapToGlobal(position))
         menu.deleteLater()
 

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 
 import pytest
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox, QWidget
 
+from core.demo import nap
 from gui.app import build_parser, open_window
-from gui.enqueue_dialog import KINDS
+from gui.enqueue_dialog import KINDS, PlannedTask
 from gui.main_window import CANCEL, FINISH, STAY, MainWindow, version
 from gui.settings import Settings
 from gui.task_table_model import Column
 
 WAIT = 20_000
+
+
+def wait_for_gate(gate: threading.Event) -> str:
+    """A thread task that ignores cancellation: it ends when the test says so."""
+    if not gate.wait(WAIT / 1000):
+        raise TimeoutError("the test never opened the gate")
+    return "through"
 
 
 def answer_popup(kind: type[QWidget], answer: Callable[[QWidget], object]) -> QTimer:
@@ -37,8 +46,13 @@ def answer_popup(kind: type[QWidget], answer: Callable[[QWidget], object]) -> QT
     return timer
 
 
+def active_timers(window: MainWindow) -> list[str]:
+    return [t.objectName() or repr(t.parent()) for t in window.findChildren(QTimer) if t.isActive()]
+
+
 def close_and_wait(qtbot, window: MainWindow) -> None:
-    """Close with cancel and quit, and wait until the window really closed."""
+    """Close with cancel and quit, and wait until the window really closed
+    (it waits, alive, for running tasks to stop)."""
     window.ask_on_close = lambda: CANCEL
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)
@@ -46,17 +60,23 @@ def close_and_wait(qtbot, window: MainWindow) -> None:
 
 @pytest.fixture
 def window(qtbot):
+    """A shown window on real pools. Not given to ``qtbot.addWidget``: that
+    closes and deletes it before this fixture's end, while the close may
+    still wait for running tasks; here the close is waited for, then the
+    timers are checked, then it is deleted."""
     window = MainWindow(Settings(thread_workers=3, process_workers=2, history=1000))
     window.ask_on_close = lambda: CANCEL
-    qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
     qtbot.waitUntil(lambda: window.views[0].panels_built, timeout=WAIT)  # the shown tab, after its paint
     window.views[1].build_panels()  # the hidden one would wait a moment
     yield window
     if window.isVisible():
-        window.ask_on_close = lambda: CANCEL
-        window.close()
+        close_and_wait(qtbot, window)
+    # STYLE rule 12 for timers: a closed window runs none (the fixture in
+    # tests/conftest.py checks threads and processes).
+    assert not active_timers(window), f"timers still running after the close: {active_timers(window)}"
+    window.deleteLater()
 
 
 def finished(pool) -> int:
@@ -195,7 +215,7 @@ def test_cancel_and_quit_stops_every_worker(qtbot, window):
     qtbot.waitUntil(lambda: window.thread_pool.stats().running > 0, timeout=WAIT)
     window.ask_on_close = lambda: CANCEL
     window.close()
-    assert not window.isVisible()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)  # naps cannot be stopped, only waited for
     for pool, buffer, started in zip(window.pools, buffers, ids, strict=True):
         assert pool.stats().closed
         assert pool.stats().running == 0 and pool.stats().queued == 0
@@ -229,6 +249,71 @@ def test_geometry_and_splitters_are_remembered(qtbot, window):
     finally:
         again.ask_on_close = lambda: CANCEL
         again.close()
+
+
+# ------------------------------------------------------- the real close dialog
+
+
+@pytest.mark.parametrize("button", ["Finish, then quit", "Cancel and quit", "Stay"])
+def test_the_close_dialog_maps_its_buttons(qtbot, window, button):
+    """The real question (no replaced ``ask_on_close``), answered by clicking."""
+    window.ask_on_close = window._ask_on_close  # what the window asks with, unless a test replaces it
+    gate = threading.Event()
+    held = [PlannedTask(wait_for_gate, (gate,), {}, f"held {i}") for i in range(3)]  # every worker
+    window.enqueue([*held, *(PlannedTask(nap, (0.01,), {}, f"queued {i}") for i in range(4))], pool_index=0)
+    qtbot.waitUntil(lambda: window.thread_pool.stats().running == 3, timeout=WAIT)
+    asked: list[str] = []
+
+    def click(box: QMessageBox) -> None:
+        asked.append(box.text())
+        [choice] = [b for b in box.buttons() if b.text() == button]
+        choice.click()
+
+    answering = answer_popup(QMessageBox, click)
+    window.close()
+    assert not answering.isActive(), "the close dialog never showed"
+    assert asked and re.search(r"\d+ tasks are running and \d+ are queued", asked[0])
+    stats = window.thread_pool.stats
+    if button == "Stay":
+        assert window.isVisible() and not stats().closed
+        gate.set()
+        qtbot.waitUntil(lambda: stats().done == 7, timeout=WAIT)
+        return
+    assert window.isVisible()  # waiting, alive, for the held task
+    gate.set()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)
+    assert stats().closed
+    if button == "Finish, then quit":
+        assert stats().done == 7 and stats().cancelled == 0
+    else:
+        assert (stats().done, stats().cancelled) == (3, 4)
+
+
+# ----------------------------------------------------------- cancel and quit
+
+
+def test_cancel_and_quit_waits_alive_for_a_thread_task_that_will_not_stop(qtbot, window):
+    gate = threading.Event()
+    window.enqueue([PlannedTask(wait_for_gate, (gate,), {}, "stubborn")], pool_index=0)
+    window.enqueue([PlannedTask(nap, (0.01,), {}, f"queued {i}") for i in range(20)], pool_index=1)
+    qtbot.waitUntil(lambda: window.thread_pool.stats().running == 1, timeout=WAIT)
+    window.ask_on_close = lambda: CANCEL
+    window.close()  # returns at once: no shutdown(wait=True) on the GUI thread
+    assert window.isVisible()
+    message = window.statusBar().currentMessage()
+    assert "waiting for 1 running thread task" in message, message
+    assert not window.enqueue_action.isEnabled() and not window.run_demo_action.isEnabled()
+    # The event loop runs meanwhile: the views go on ticking.
+    with qtbot.waitSignal(window.views[0].stats_changed, timeout=WAIT):
+        pass
+    window.close()  # asked again: still waiting, nothing blocks
+    assert window.isVisible()
+    gate.set()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=WAIT)
+    for pool in window.pools:
+        assert pool.stats().closed and pool.stats().running == 0
+        assert all(w.state.value == "joined" for w in pool.workers)
+    assert window.store is None  # the history was closed too
 
 
 # ---------------------------------------------------------- command line
