@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="close the window after SECONDS, cancelling what still runs (for scripts and screenshots)",
+        help=(
+            "close the window after SECONDS, cancelling what still runs, and print what each "
+            "pool did (for scripts and screenshots)"
+        ),
     )
     parser.add_argument(
         "--screenshot",
@@ -126,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         def finish() -> None:
             if args.screenshot:
                 save_screenshots(window, args.screenshot)
+            print_summary(window)
             window.ask_on_close = lambda: CANCEL
             window.close()
 
@@ -168,6 +172,19 @@ def open_window(args: argparse.Namespace) -> MainWindow:
     if args.paths:
         window.open_job_dialog([os.path.abspath(path) for path in args.paths])
     return window
+
+
+def print_summary(window: MainWindow) -> None:
+    """One line per pool on stdout: what a script (or a test of a
+    screenshot) checks -- that the panels were built and the work ran."""
+    for view in window.views:
+        stats = view.pool.stats()
+        panels = "panels built" if view.panels_built else "panels not built"
+        print(
+            f"{view.name}: {panels}; {stats.submitted} submitted, {stats.done} done, "
+            f"{stats.failed} failed, {stats.cancelled} cancelled",
+            flush=True,
+        )
 
 
 def save_screenshots(window: MainWindow, path: str) -> None:

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -64,6 +62,7 @@ from .job_dialog import POOL_KINDS, JobDialog, paths_from_mime
 from .job_panel import JobPanel, JobsDock
 from .pool_view import PoolView
 from .settings import Settings, SettingsDialog
+from .tuning import QuietCollector, tune_process
 
 if TYPE_CHECKING:
     from core.store import Store
@@ -163,7 +162,8 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         self.jobs_dock.hide()  # whatever the last session left: no job yet
         self.set_theme(effective.theme)
-        _tune_interpreter()
+        tune_process()  # the window shares its interpreter with busy pools (gui.tuning)
+        self._collector = QuietCollector(self)
         QTimer.singleShot(HISTORY_OPEN_DELAY_MS, self.open_history)
 
     # ------------------------------------------------------------------ build
@@ -707,6 +707,10 @@ class MainWindow(QMainWindow):
         state = settings.value("main_window/state")
         if state is not None:
             self.restoreState(state)
+        else:
+            # A first start: the panels get the room (Ctrl+H shows the history;
+            # a run left unfinished shows it anyway).
+            self.history_dock.hide()
         self.tabs.setCurrentIndex(int(settings.value("main_window/tab", 0)) % len(self.views))
 
     def _ask_on_close(self) -> str:
@@ -904,20 +908,6 @@ def _resize(pool: Pool, wanted: int) -> None:
         pool.add_workers(wanted - have)
     elif wanted < have:
         pool.dismiss_workers(have - wanted)
-
-
-def _tune_interpreter() -> None:
-    """The window shares one interpreter with busy pool threads. Measured
-    under a storm of events (bench/gui_bench.py), two settings keep it
-    responsive: a 1 ms switch interval (Qt calls back into Python all the
-    time, and each call waits for the GIL up to one interval), and fewer,
-    cheaper garbage collections (start-up objects frozen out of them, a
-    larger young generation: full passes over a big backlog of events took
-    up to half a second)."""
-    sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-    gc.freeze()
-    threshold, *older = gc.get_threshold()
-    gc.set_threshold(max(threshold, 20_000), *older)
 
 
 def _duration(seconds: float) -> str:

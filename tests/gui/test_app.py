@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,11 +40,33 @@ def test_bad_arguments_are_refused():
     assert "must be at least 1" in done.stderr
 
 
+#: What ``--quit-after`` prints per pool.
+SUMMARY = re.compile(
+    r"^(?P<pool>\w+): panels (?P<panels>built|not built); (?P<submitted>\d+) submitted, "
+    r"(?P<done>\d+) done, (?P<failed>\d+) failed, (?P<cancelled>\d+) cancelled$",
+    re.MULTILINE,
+)
+#: A few seconds of demo work on both pools: 60 tasks each, most of them short.
+DEMO = ["--demo", "--workers", "4", "--process-workers", "2", "--no-history"]
+
+
+def _assert_the_demo_ran(stdout: str) -> None:
+    """Both pools' panels were built and each pool finished demo tasks: a
+    screenshot of placeholders, or of pools that never ran, would not do."""
+    pools = {m["pool"]: m for m in SUMMARY.finditer(stdout)}
+    assert set(pools) == {"Threads", "Processes"}, stdout
+    for name, figures in pools.items():
+        assert figures["panels"] == "built", f"{name}: {stdout}"
+        assert int(figures["submitted"]) == 60, f"{name}: {stdout}"
+        assert int(figures["done"]) + int(figures["failed"]) >= 10, f"{name} finished too little: {stdout}"
+
+
 def test_offscreen_run_with_demo_tasks_exits_cleanly(tmp_path):
     shot = tmp_path / "window.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
-    done = _run(["--demo", "--quit-after", "2", "--screenshot", str(shot)], env=env)
+    done = _run([*DEMO, "--quit-after", "4", "--screenshot", str(shot)], env=env)
     assert done.returncode == 0, done.stderr
+    _assert_the_demo_ran(done.stdout)
     assert _distinct_colours(shot) > 20
 
 
@@ -81,6 +104,7 @@ def _distinct_colours(path: Path) -> int:
 def test_real_window_under_xvfb(tmp_path, xvfb_display):
     shot = tmp_path / "window.png"
     env = dict(os.environ, DISPLAY=xvfb_display, QT_QPA_PLATFORM="xcb", XDG_CONFIG_HOME=str(tmp_path))
-    done = _run(["--demo", "--quit-after", "3", "--screenshot", str(shot)], env=env)
+    done = _run([*DEMO, "--quit-after", "4", "--screenshot", str(shot)], env=env)
     assert done.returncode == 0, done.stderr
+    _assert_the_demo_ran(done.stdout)
     assert _distinct_colours(shot) > 20  # a painted window, not a blank one

@@ -7,15 +7,25 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication, QDialogButtonBox, QMessageBox, QWidget
+from PySide6.QtCore import QRect, QSettings, QSize, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialogButtonBox,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
 
-from core.demo import nap
+from core.demo import nap, unlucky
 from gui.app import build_parser, open_window
-from gui.enqueue_dialog import KINDS, PlannedTask
+from gui.enqueue_dialog import KINDS, EnqueueDialog, PlannedTask
 from gui.main_window import CANCEL, FINISH, STAY, MainWindow, version
 from gui.settings import Settings
 from gui.task_table_model import Column
+from gui.workers_panel import COL_ID
 
 WAIT = 20_000
 
@@ -235,20 +245,47 @@ def test_finish_then_quit_lets_queued_work_run(qtbot, window):
     assert stats.done + stats.failed == 8 and stats.cancelled == 0
 
 
-def test_geometry_and_splitters_are_remembered(qtbot, window):
+def splitter_sizes(window: MainWindow, view_index: int) -> dict[str, list[int]]:
+    view = window.views[view_index]
+    return {s.objectName(): s.sizes() for s in view.findChildren(QSplitter) if s.objectName()}
+
+
+def test_geometry_and_splitters_are_restored_in_the_next_window(qtbot, window):
     window.resize(1111, 777)
+    qtbot.waitUntil(lambda: window.size() == QSize(1111, 777), timeout=WAIT)
+    for name, first in (("Threads/main", 200), ("Threads/bottom", 600), ("Threads/left", 250)):
+        splitter = window.views[0].findChild(QSplitter, name)
+        assert splitter is not None, name
+        total = sum(splitter.sizes())
+        splitter.setSizes([first, total - first])
+    expected = splitter_sizes(window, 0)
+    assert expected["Threads/main"][0] == 200
     window.tabs.setCurrentIndex(1)
     window.close()
+    assert not window.isVisible()
     settings = QSettings()
-    assert settings.value("main_window/geometry") is not None
     assert int(settings.value("main_window/tab")) == 1
-    assert settings.value("splitters/Threads/main") is not None
+    # What this platform makes of the saved geometry: the offscreen test
+    # screen (800 px wide) shrinks a window wider than itself.
+    probe = QMainWindow()
+    assert probe.restoreGeometry(settings.value("main_window/geometry"))
+    if probe.screen().availableGeometry().contains(QRect(probe.pos(), QSize(1111, 777))):
+        assert probe.size() == QSize(1111, 777)
+
     again = MainWindow(Settings(thread_workers=1, process_workers=1))
+    qtbot.addWidget(again)
     try:
+        assert again.geometry() == probe.geometry()
+        assert again.size() != QSize(1280, 820)  # not what a first start gets
         assert again.tabs.currentIndex() == 1
+        again.resize(1111, 777)  # the splitters' room as it was, whatever the screen
+        again.show()
+        qtbot.waitExposed(again)
+        again.tabs.setCurrentIndex(0)
+        qtbot.waitUntil(lambda: again.views[0].panels_built, timeout=WAIT)
+        qtbot.waitUntil(lambda: splitter_sizes(again, 0) == expected, timeout=WAIT)
     finally:
-        again.ask_on_close = lambda: CANCEL
-        again.close()
+        close_and_wait(qtbot, again)
 
 
 # ------------------------------------------------------- the real close dialog
@@ -376,7 +413,42 @@ def test_the_enqueue_dialog_time_out_makes_tasks_time_out(qtbot, window):
     )
 
 
-# -------------------------------------------------------------- about, icons
+# -------------------------------------------------------------- shortcuts
+
+
+def test_keyboard_shortcuts(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=WAIT)
+    ctrl, alt = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.AltModifier
+
+    QTest.keyClick(window, Qt.Key.Key_N, ctrl)
+    dialogs = [w for w in QApplication.topLevelWidgets() if isinstance(w, EnqueueDialog) and w.isVisible()]
+    assert len(dialogs) == 1
+    dialogs[0].reject()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=WAIT)
+
+    QTest.keyClick(window, Qt.Key.Key_P, ctrl)
+    assert window.thread_pool.paused and window.pause_action.text() == "Resume"
+    QTest.keyClick(window, Qt.Key.Key_D, ctrl)
+    assert window.thread_pool.stats().submitted == 60 and window.thread_pool.stats().running == 0
+    QTest.keyClick(window, Qt.Key.Key_P, ctrl)
+    assert not window.thread_pool.paused
+
+    QTest.keyClick(window, Qt.Key.Key_2, alt)
+    assert window.tabs.currentIndex() == 1
+    QTest.keyClick(window, Qt.Key.Key_1, alt)
+    assert window.tabs.currentIndex() == 0
+
+    history_shown = window.history_dock.isVisible()
+    QTest.keyClick(window, Qt.Key.Key_H, ctrl)
+    assert window.history_dock.isVisible() != history_shown
+    jobs_shown = window.jobs_dock.isVisible()
+    QTest.keyClick(window, Qt.Key.Key_J, ctrl)
+    assert window.jobs_dock.isVisible() != jobs_shown
+
+
+# ------------------------------------------------------- about, icons, status
 
 
 def test_the_about_box_names_the_version(qtbot, window):
@@ -396,3 +468,70 @@ def test_process_files_has_its_own_icon(window):
     icon = window.process_files_action.icon()
     assert not icon.isNull()
     assert icon.pixmap(24, 24).toImage() == resources.icon("process-files").pixmap(24, 24).toImage()
+
+
+def test_progress_shows_an_eta_and_the_status_bar_the_pool_figures(qtbot, window):
+    gate = threading.Event()
+    quick = [PlannedTask(nap, (0.01,), {}, f"quick {i}") for i in range(5)]
+    failing = [PlannedTask(unlucky, (1.0, 0.0), {}, "fails")]
+    window.enqueue([*quick, *failing, PlannedTask(wait_for_gate, (gate,), {}, "held")], pool_index=0)
+    # Six of seven end at once; an estimate shows from half a second on.
+    qtbot.waitUntil(lambda: "left" in window.progress.text(), timeout=WAIT)
+    assert re.fullmatch(r"6 of 7 \(85%\) · \d+ s left", window.progress.text()), window.progress.text()
+    gate.set()
+    qtbot.waitUntil(lambda: window.progress.text() == "all 7 done", timeout=WAIT)
+    qtbot.waitUntil(lambda: "done 6 " in window.status_label.text(), timeout=WAIT)
+    assert re.fullmatch(
+        r"Threads: running · 3 workers · queued 0 · running 0 · done 6 · failed 1 · [\d.,]+ tasks/s",
+        window.status_label.text(),
+    ), window.status_label.text()
+
+
+# ------------------------------------------------------------ right-clicks
+
+
+def test_right_click_a_queued_task_and_cancel_it(qtbot, window):
+    window.thread_pool.pause()
+    window.enqueue([PlannedTask(nap, (0.01,), {}, f"queued {i}") for i in range(3)], pool_index=0)
+    tasks = window.views[0].tasks
+    qtbot.waitUntil(lambda: tasks.model.rowCount() == 3, timeout=WAIT)
+    row = tasks.model.row_at(1)
+    position = tasks.view.visualRect(tasks.proxy.index(1, Column.LABEL)).center()
+    chosen: list[list[str]] = []
+
+    def cancel(menu: QMenu) -> None:
+        chosen.append([a.text() for a in menu.actions() if a.isEnabled()])
+        [action] = [a for a in menu.actions() if a.text() == "Cancel"]
+        action.trigger()
+        menu.close()
+
+    answering = answer_popup(QMenu, cancel)
+    tasks.view.customContextMenuRequested.emit(position)
+    assert not answering.isActive()
+    assert "Cancel" in chosen[0] and "Retry" not in chosen[0]  # a queued task: nothing to retry yet
+    assert window.thread_pool.stats().cancelled == 1
+    qtbot.waitUntil(lambda: tasks.model.display(tasks.model.find(row.task_id), Column.STATE) == "cancelled")
+    assert [tasks.model.display(r, Column.STATE) for r in tasks.model.rows()].count("cancelled") == 1
+    window.thread_pool.resume()
+
+
+def test_right_click_a_worker_and_join_the_dismissed(qtbot, window):
+    panel = window.views[0].workers_panel
+    window.thread_pool.dismiss_workers(1)
+    panel.refresh()
+    index = panel.proxy.index(0, COL_ID)
+    menus: list[list[str]] = []
+
+    def join(menu: QMenu) -> None:
+        menus.append([a.text() for a in menu.actions() if a.text()])
+        [action] = [a for a in menu.actions() if a.text() == "Join dismissed"]
+        action.trigger()
+        menu.close()
+
+    with qtbot.waitSignal(panel.workers_joined, timeout=WAIT) as joined:
+        answering = answer_popup(QMenu, join)
+        panel.table.customContextMenuRequested.emit(panel.table.visualRect(index).center())
+        assert not answering.isActive()
+    assert menus[0] == ["Dismiss selected", "Add N", "Dismiss N", "Join dismissed"]
+    assert len(joined.args[0]) == 1
+    assert window.thread_pool.stats().workers == 2
