@@ -50,7 +50,7 @@ from core.jobs import (
 )
 from core.processors import Option, Processor, registry
 
-__all__ = ["POOL_KINDS", "STOP_RULES", "JobDialog", "paths_from_mime"]
+__all__ = ["POOL_KINDS", "STOP_RULES", "JobDialog", "PathDropTarget", "paths_from_mime"]
 
 #: The window's pools, in tab order.
 POOL_KINDS = ("thread", "process")
@@ -78,6 +78,32 @@ def paths_from_mime(mime: QMimeData) -> list[str]:
     if mime.hasText():
         return paths_from_text(mime.text())
     return []
+
+
+class PathDropTarget:
+    """Takes drops of files and folders (file URLs, or text with a path a
+    line) and hands their paths to ``paths_dropped``; refuses other drops.
+    Mixed into a widget class before its Qt base; the widget calls
+    ``setAcceptDrops(True)``."""
+
+    def paths_dropped(self, paths: list[str]) -> None:
+        raise NotImplementedError
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        if paths_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = paths_from_mime(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.paths_dropped(paths)
 
 
 class _OptionField:
@@ -155,7 +181,7 @@ def _option_field(option: Option, browse: Callable[[QLineEdit], None]) -> _Optio
     )
 
 
-class JobDialog(QDialog):
+class JobDialog(PathDropTarget, QDialog):
     """Choose the processor, its options and the pool for some paths; on
     Start, ``job_spec``, ``pool_kind`` and ``workers`` say what to run."""
 
@@ -344,19 +370,8 @@ class JobDialog(QDialog):
             self.paths_list.takeItem(self.paths_list.row(item))
         self._show_count()
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if paths_from_mime(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
-        if paths_from_mime(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        paths = paths_from_mime(event.mimeData())
-        if paths:
-            self.add_paths(paths)
-            event.acceptProposedAction()
+    def paths_dropped(self, paths: list[str]) -> None:
+        self.add_paths(paths)
 
     @Slot()
     def _on_add_files_clicked(self) -> None:

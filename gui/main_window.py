@@ -32,9 +32,6 @@ from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDragEnterEvent,
-    QDragMoveEvent,
-    QDropEvent,
     QGuiApplication,
     QKeySequence,
 )
@@ -58,7 +55,7 @@ from core.recorded_jobs import JobRun, ResumePlan, plan_resume
 from . import resources
 from .enqueue_dialog import EnqueueDialog, PlannedTask
 from .history_panel import HistoryPanel
-from .job_dialog import POOL_KINDS, JobDialog, paths_from_mime
+from .job_dialog import POOL_KINDS, JobDialog, PathDropTarget, paths_from_mime
 from .job_panel import JobPanel, JobsDock
 from .pool_view import PoolView
 from .settings import Settings, SettingsDialog
@@ -82,7 +79,7 @@ CLOSE_GRACE = 0.25
 OVERRIDABLE = ("thread_workers", "process_workers", "theme")
 
 
-class MainWindow(QMainWindow):
+class MainWindow(PathDropTarget, QMainWindow):
     """The PoolScope window around a thread pool and a process pool."""
 
     def __init__(
@@ -360,21 +357,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ jobs
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if paths_from_mime(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
-        if paths_from_mime(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+    def paths_dropped(self, paths: list[str]) -> None:
         """Dropped files and folders: ask what to do with them."""
-        paths = paths_from_mime(event.mimeData())
-        if not paths:
-            event.ignore()
-            return
-        event.acceptProposedAction()
         self.open_job_dialog(paths)
 
     @Slot()
