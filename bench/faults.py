@@ -354,26 +354,38 @@ def wait_shutdown(pool: ProcessPool, limit: float = WAIT) -> bool:
 
 
 def attempts(
-    events: list[Event], first_id: int | None, first_error: type[TaskError], notes: list[str]
+    events: list[Event], last_id: int | None, first_error: type[TaskError], notes: list[str]
 ) -> tuple[str, bool]:
     """What the first attempt of a retried task failed with, and whether each
     attempt shows as its own events: the first FAILED with ``first_error``,
-    the second submitted as its retry, started and DONE."""
+    the second submitted as its retry, started and DONE.
+
+    The attempts are found from the newest one (``last_id``, what the future's
+    ``task_id`` names once the task is over) back along ``retry_of``: an id
+    read from the future earlier may name either attempt, depending on
+    whether the first one has failed by then."""
+    retry_of = {e.task_id: e.payload.retry_of for e in events if e.kind is EventKind.TASK_SUBMITTED}
+    chain = [last_id]
+    while retry_of.get(chain[0]) is not None and len(chain) < 10:
+        chain.insert(0, retry_of[chain[0]])
+    first_id = chain[0]
     failed = [e.payload for e in events if e.kind is EventKind.TASK_FAILED and e.task_id == first_id]
     first = failed[0] if failed else None
-    retried = [
-        e.task_id for e in events if e.kind is EventKind.TASK_SUBMITTED and e.payload.retry_of == first_id
-    ]
     second = [
-        e.kind for e in events if retried and e.task_id == retried[0] and e.kind.value.startswith("task_")
+        e.kind
+        for e in events
+        if len(chain) > 1 and e.task_id == chain[1] and e.kind.value.startswith("task_")
     ]
-    shown = isinstance(first, first_error) and second == [
-        EventKind.TASK_SUBMITTED,
-        EventKind.TASK_STARTED,
-        EventKind.TASK_DONE,
-    ]
+    shown = (
+        len(chain) == 2
+        and isinstance(first, first_error)
+        and second == [EventKind.TASK_SUBMITTED, EventKind.TASK_STARTED, EventKind.TASK_DONE]
+    )
     if not shown:
-        notes.append(f"events of the attempts: 1st failed with {first!r}; 2nd {[k.value for k in second]}")
+        notes.append(
+            f"events of the attempts (ids {chain}): 1st failed with {first!r}; "
+            f"2nd {[k.value for k in second]}"
+        )
     return (describe(first) if first is not None else "did not fail"), shown
 
 
@@ -396,7 +408,6 @@ def run_fault(fault: Fault, workers: int) -> tuple[Row, bool]:
                     exc = refused
             else:
                 normal.append((i, pool.submit(tasks.square, i)))
-        first_id = faulty.task_id if faulty is not None else None
         if faulty is not None:
             try:
                 if fault.during is not None:
@@ -442,7 +453,8 @@ def run_fault(fault: Fault, workers: int) -> tuple[Row, bool]:
             outcome = describe(exc) if exc is not None else short(f"returned {value!r}")
     clear = not outcome.startswith("HANG") and fault.expect(exc, value) and cancelled == fault.cancelled
     if fault.first_attempt is not None:
-        first, shown = attempts(events.drain(), first_id, fault.first_attempt, notes)
+        last_id = faulty.task_id if faulty is not None else None  # the newest attempt, now
+        first, shown = attempts(events.drain(), last_id, fault.first_attempt, notes)
         clear = clear and shown
         outcome = short(f"attempt 1 {first}; attempt 2 {outcome}")
         if clear and value[1] != 2:  # current_task().attempt in the second attempt
