@@ -11,7 +11,13 @@ Each worker is a child process plus one thread in the parent that serves it::
 The serving thread keeps a few tasks in flight so the pipe never runs dry
 (more when tasks are short, one when they are long, so a slow worker does not
 hoard work). It knows which task runs: the child runs them in order and
-starts the next the moment one ends. Death of a child shows on its sentinel at
+starts the next the moment one ends. What it sent ahead it can take back at
+any time without the child's help -- a worker going idle asks for that, and
+so do pause, cancel and dismissal: each task sent has a ticket in a pipe the
+child claims it from before running it, and the serving thread reads back the
+tickets not yet claimed (see process_worker). So tasks queued behind one that
+runs long, even one that holds the child's GIL, move to an idle worker at
+once, and none runs twice. Death of a child shows on its sentinel at
 once, busy or idle (a parked serving thread waits on the sentinel and its
 wake-up pipe together): its running task FAILS with WorkerLost, the tasks it
 had not started go back to the queue, and the core's replacement rule starts
@@ -39,6 +45,7 @@ from . import process_worker
 from .errors import TaskCancelled, TaskError, TaskTimeout, WorkerLost
 from .events import EventKind
 from .pool import Pool, _check_count, _check_seconds, _Worker
+from .process_worker import EXIT, TICKET_SIZE
 from .task import Task
 from .worker import WorkerInfo
 
@@ -56,6 +63,9 @@ CANCEL_GRACE = 0.25
 #: Tasks in flight per worker when tasks are short; one when they are long.
 PREFETCH = 32
 SHORT_TASK = 0.005
+#: A task running this long is no short one, whatever came before it: nothing
+#: more is sent ahead of it (what was is taken back when a worker idles).
+LONG_RUNNING = 0.05
 #: What goes down a worker's wake pipe: a wake-up of its parked serving thread
 #: (the core's ``wake``), or a nudge to look at the pool's state again.
 WAKE, NUDGE = b"w", b"!"
@@ -99,7 +109,6 @@ class _ProcessWorker(_Worker):
 
     __slots__ = (
         "_ps",
-        "awaiting",
         "conn",
         "fd_lock",
         "inflight",
@@ -114,8 +123,13 @@ class _ProcessWorker(_Worker):
         "retiring",
         "send_lock",
         "sent",
+        "seq",
+        "seq_of",
         "share_requested",
         "thread",
+        "tickets",
+        "tickets_r",
+        "tickets_w",
         "wake_r",
         "wake_w",
     )
@@ -142,10 +156,12 @@ class _ProcessWorker(_Worker):
         self.kill_reason: TaskError | None = None
         self.sent = 0
         self.share_requested = False  # an idle peer wants the tasks sent ahead
-        # Ids named in "skip" requests the child has not answered yet (a
-        # count each): such a task may be running there or be on its way
-        # back, so it is not marked started until the answer comes.
-        self.awaiting: dict[int, int] = {}
+        # Tickets (see process_worker): the last seq given out, and the seq
+        # of each task in flight. Written and read by the serving thread only.
+        self.seq = 0
+        self.seq_of: dict[int, int] = {}
+        self.tickets: tuple[Any, Any] | None = None  # its two ends (Connections)
+        self.tickets_r = self.tickets_w = -1
         self.retiring = False
         self.ready = False  # the child said it started
         self.rbuf = bytearray()
@@ -185,24 +201,29 @@ class _ProcessWorker(_Worker):
             except (OSError, ValueError, AttributeError):
                 return False  # the child is gone; its sentinel says so
 
-    def request_skip(self, task_ids: list[int]) -> None:
-        """Ask the child to give back these tasks if it has not started them."""
-        with self.send_lock:
-            awaiting = self.awaiting
-            for task_id in task_ids:
-                awaiting[task_id] = awaiting.get(task_id, 0) + 1
-            try:
-                self.conn.send(("skip", task_ids))
-            except (OSError, ValueError, AttributeError):
-                pass  # the child is gone; its sentinel says so
+    def grant(self, seqs: list[int]) -> None:
+        """Put tickets in the pipe: the child may run these tasks, in order.
+        One write of at most PIPE_BUF bytes, which no read splits."""
+        os.write(self.tickets_w, b"".join(seq.to_bytes(TICKET_SIZE, "little") for seq in seqs))
 
-    def skip_answered(self, task_ids: list[int]) -> None:
-        with self.send_lock:
-            awaiting = self.awaiting
-            for task_id in task_ids:
-                count = awaiting.pop(task_id, 0) - 1
-                if count > 0:
-                    awaiting[task_id] = count
+    def unclaimed(self) -> list[int]:
+        """Read back every ticket the child has not claimed: from now on it
+        cannot run those tasks (grant writes back the ones to keep)."""
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.tickets_r, TICKET_SIZE * 512)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return [int.from_bytes(data[i : i + TICKET_SIZE], "little") for i in range(0, len(data), TICKET_SIZE)]
+
+    def send_exit(self) -> None:
+        """Tell the child to leave once the tasks it holds tickets for ran."""
+        if self.tickets_w >= 0:
+            self.grant([EXIT])
 
     def started_info(self) -> WorkerInfo:
         """Its pid, without CPU and memory: psutil loads only where worker
@@ -342,9 +363,14 @@ class ProcessPool(Pool):
     def _spawn(self, worker: _ProcessWorker) -> bool:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         lifeline_r, lifeline_w = self._context.Pipe(duplex=False)
+        tickets_r, tickets_w = self._context.Pipe(duplex=False)
+        # Both ends stay here: the serving thread reads back unclaimed tickets.
+        worker.tickets = (tickets_r, tickets_w)
+        worker.tickets_r, worker.tickets_w = tickets_r.fileno(), tickets_w.fileno()
+        os.set_blocking(worker.tickets_r, False)
         process = self._context.Process(
             target=process_worker.main,
-            args=(child_conn, lifeline_r),
+            args=(child_conn, lifeline_r, tickets_r),
             name=f"poolscope-worker-{worker.id}",
             daemon=True,
         )
@@ -352,8 +378,9 @@ class ProcessPool(Pool):
             process.start()
         except Exception:
             log.exception("could not start worker process %s", worker.id)
-            for end in (parent_conn, child_conn, lifeline_r, lifeline_w):
+            for end in (parent_conn, child_conn, lifeline_r, lifeline_w, tickets_r, tickets_w):
                 end.close()
+            worker.tickets, worker.tickets_r, worker.tickets_w = None, -1, -1
             with self._lock:
                 worker.abandoned = True  # do not count it; the replacement comes from _serve
             return False
@@ -453,9 +480,14 @@ class ProcessPool(Pool):
     def _depth(self, worker: _ProcessWorker) -> int:
         """How many tasks this worker may hold: one, unless its tasks are
         short, no other worker is idle, and then no more than its fair share
-        of the queue -- tasks sent ahead cannot move to an idle worker."""
+        of the queue -- so that little has to be taken back; and one while
+        its current task has run for LONG_RUNNING already."""
         depth = 1
-        if worker.last_run < SHORT_TASK and not self._idle:
+        if (
+            worker.last_run < SHORT_TASK
+            and not self._idle
+            and (worker.task is None or time.time() - worker.busy_since < LONG_RUNNING)
+        ):
             workers = max(1, len(self._workers))
             depth = max(1, min(PREFETCH, len(self._queued) // workers))
         if self._max_tasks is not None:
@@ -470,7 +502,7 @@ class ProcessPool(Pool):
         if room <= 0:
             if self._max_tasks is not None and worker.sent >= self._max_tasks and not worker.retiring:
                 worker.retiring = True
-                worker.send(("exit",))
+                worker.send_exit()
             return
         was_idle = not worker.inflight
         batch = self._reserve(worker, room)
@@ -480,7 +512,15 @@ class ProcessPool(Pool):
         worker.sent += len(batch)
         if was_idle and worker.ready:
             self._begin(worker, batch[0], time.time())
-        worker.send(("run", [(task.id, task.attempt, task.packed) for task in batch]))
+        first = worker.seq + 1
+        worker.seq += len(batch)
+        seq_of = worker.seq_of
+        items = []
+        for seq, task in enumerate(batch, first):
+            seq_of[task.id] = seq
+            items.append((seq, task.id, task.attempt, task.packed))
+        worker.grant(list(range(first, worker.seq + 1)))  # before the tasks: see process_worker
+        worker.send(("run", items))
 
     def _begin(self, worker: _ProcessWorker, task: Task, started_at: float) -> None:
         if not self._start_reserved(task, worker, started_at) or task.cancel_requested:
@@ -522,17 +562,6 @@ class ProcessPool(Pool):
             task = worker.task
             if task is not None and task.id == message[1]:
                 self._report_progress(task, message[2], message[3])
-        elif kind == "skipped":
-            worker.skip_answered(message[1])
-            skipped = set(message[2])
-            if skipped:
-                tasks = [t for t in worker.inflight if t.id in skipped]
-                kept = [t for t in worker.inflight if t.id not in skipped]
-                worker.inflight.clear()  # in place: the serving loop holds this deque
-                worker.inflight.extend(kept)
-                worker.sent -= len(tasks)
-                self._unreserve(tasks)
-            self._begin_head(worker, time.time())
 
     def _finish_head(
         self, worker: _ProcessWorker, task_id: int, ok: bool, payload: Any, started: float, finished: float
@@ -542,10 +571,11 @@ class ProcessPool(Pool):
         if task.id != task_id:  # pragma: no cover - the protocol keeps order
             raise RuntimeError(f"worker {worker.id} answered task {task_id}, expected {task.id}")
         if worker.task is not task:
-            # Not marked started yet (a "skip" for it was unanswered): it ran.
-            # If it was cancelled meanwhile, its outcome is dropped.
+            # Not marked started yet (cancelled as it was sent): it ran, and
+            # its outcome is dropped.
             self._start_reserved(task, worker, started)
         inflight.popleft()
+        worker.seq_of.pop(task_id, None)
         task.started_at = started
         worker.busy_since = started
         worker.last_run = finished - started
@@ -561,11 +591,10 @@ class ProcessPool(Pool):
 
     def _begin_head(self, worker: _ProcessWorker, started_at: float) -> None:
         """Mark the first task in flight started: the child runs its tasks
-        back to back, so it started when the one before it ended -- unless a
-        "skip" for it is unanswered: then it may be coming back instead, and
-        the answer (or its result) decides."""
+        back to back, so it started when the one before it ended. (Should its
+        ticket still be unclaimed when tasks are taken back, it is kept.)"""
         inflight = worker.inflight
-        if inflight and worker.ready and worker.task is None and inflight[0].id not in worker.awaiting:
+        if inflight and worker.ready and worker.task is None:
             self._begin(worker, inflight[0], started_at)
 
     # -------------------------------------------------------------- endings
@@ -582,12 +611,53 @@ class ProcessPool(Pool):
 
     def _on_nudge(self, worker: _ProcessWorker) -> None:
         """Pause, dismissal, termination or an idle peer: take back what has
-        not started."""
+        not started. A cancel of a task sent ahead: take back that one."""
         share, worker.share_requested = worker.share_requested, False
+        inflight = worker.inflight
+        if len(inflight) < 2 and (not inflight or inflight[0] is worker.task):
+            return  # nothing sent ahead
         if share or self._paused or worker.dismiss_requested or self._terminated:
-            waiting = [t.id for t in list(worker.inflight)[1:]]
-            if waiting:
-                worker.request_skip(waiting)
+            self._take_back(worker, lambda task: False)
+        else:
+            reserved = self._reserved
+            if any(task.id not in reserved for task in inflight if task is not worker.task):
+                self._take_back(worker, lambda task: task.id in reserved)
+
+    def _take_back(self, worker: _ProcessWorker, keep: Callable[[Task], bool]) -> None:
+        """Give the tasks sent ahead whose tickets the child has not claimed
+        back to the queue, but for those ``keep`` says to leave with it and
+        the task already marked started (which must run there): their tickets
+        go back in the pipe, in order, and the child never sees a gap it
+        could take for a revocation. The child runs the tasks whose tickets
+        it claimed, however late the results come. Cancelled tasks end as
+        ``_unreserve`` says."""
+        unclaimed = worker.unclaimed()
+        if not unclaimed:
+            return
+        tickets = set(unclaimed)
+        seq_of = worker.seq_of
+        kept: list[Task] = []
+        back: list[Task] = []
+        regrant: list[int] = []
+        for task in worker.inflight:
+            seq = seq_of[task.id]
+            if seq not in tickets:
+                kept.append(task)  # claimed: it runs (or ran) in the child
+            elif task is worker.task or keep(task):
+                kept.append(task)
+                regrant.append(seq)
+            else:
+                back.append(task)
+                del seq_of[task.id]
+        if EXIT in tickets:
+            regrant.append(EXIT)  # retiring: it still leaves after the kept tasks
+        if regrant:
+            worker.grant(regrant)
+        if back:
+            worker.inflight.clear()  # in place: the serving loop holds this deque
+            worker.inflight.extend(kept)
+            worker.sent -= len(back)
+            self._unreserve(back)
 
     def _request_cancel(self, worker: _ProcessWorker, task: Task, grace: float = CANCEL_GRACE) -> None:
         worker.send(("cancel", task.id))
@@ -605,7 +675,7 @@ class ProcessPool(Pool):
     def _cancel_reserved_locked(self, task: Task) -> None:
         worker = self._workers.get(task.worker_id or 0)
         if isinstance(worker, _ProcessWorker):
-            worker.request_skip([task.id])
+            worker.nudge()  # its serving thread takes the task back (_on_nudge)
 
     def dismiss_worker(self, worker_id: int, join: bool = False, force: bool = False) -> None:
         """Dismiss one worker by id: after its current task, or with ``force``
@@ -646,6 +716,7 @@ class ProcessPool(Pool):
         head = inflight.popleft() if inflight and inflight[0] is worker.task else None
         rest = list(inflight)
         inflight.clear()
+        worker.seq_of.clear()
         worker.kill_at = None
         if rest:
             self._unreserve(rest)
@@ -664,14 +735,15 @@ class ProcessPool(Pool):
         process = worker.process
         if process is not None:
             if process.is_alive():
-                worker.send(("exit",))
+                worker.send_exit()
                 process.join(2)
             if process.is_alive():
                 process.kill()
                 process.join(5)
-        for end in (worker.conn, worker.lifeline):
+        for end in (worker.conn, worker.lifeline, *(worker.tickets or ())):
             if end is not None:
                 end.close()
+        worker.tickets, worker.tickets_r, worker.tickets_w = None, -1, -1
         with worker.fd_lock:
             fds = (worker.wake_r, worker.wake_w)
             worker.wake_r = worker.wake_w = -1

@@ -1,15 +1,13 @@
 """What runs inside a worker process. Imports no Qt and little else, so a
 worker starts fast.
 
-Messages are tiny tuples; a task travels as ``(task_id, attempt, blob)``
-where the blob is the pickled ``(fn, args, kwargs)``::
+Messages are tiny tuples; a task travels as ``(seq, task_id, attempt, blob)``
+where ``seq`` numbers what this worker was sent (1, 2, ...) and the blob is
+the pickled ``(fn, args, kwargs)``::
 
-    parent -> child   ("run", [(task_id, attempt, blob), ...])   run these, in order
-                      ("skip", [task_id, ...])          take these back if not started
+    parent -> child   ("run", [(seq, task_id, attempt, blob), ...])   tasks it may be asked to run
                       ("cancel", task_id)               the running task should stop
-                      ("exit",)                         leave after the tasks already sent
     child -> parent   ("result", task_id, ok, payload, started, finished)
-                      ("skipped", asked, [task_id, ...])  what "skip" found unstarted
                       ("progress", task_id, fraction, message)
                       ("ready",)                        once, when the worker is up
 
@@ -17,30 +15,42 @@ where the blob is the pickled ``(fn, args, kwargs)``::
 exception_blob or None)``: the TaskError record always, the exception itself
 when it pickles, so the parent can raise the original type.
 
+Which tasks run is decided by tickets, not by messages: a pipe of its own
+(``tickets``) carries one 8-byte ticket, the task's ``seq``, per task sent,
+written before its "run" message. Before each task the main thread reads one
+ticket -- one read, which the kernel hands to exactly one reader -- and runs
+the task it names; tasks it passed over (a ticket with a higher ``seq``) were
+taken back. The parent holds the reading end too: to take back what was sent
+ahead it reads the tickets still in the pipe itself and writes back those it
+leaves. So the parent never waits for an answer, and a task can neither run
+twice nor be lost, even while the running task holds the GIL and no other
+thread here can run (``sum(itertools.repeat(1, 10**11))``). The ticket
+``EXIT`` (0) says: leave now, every task before it is done.
+
 The child runs its tasks in the order received and starts the next one the
 moment the previous one ends, so the parent knows which task runs without a
 message per start. Each result is written to the pipe before the next task
 starts: should the process die in that task, every earlier result is still
-in the pipe for the parent to read (which reads many at once). A reader thread takes every message as it comes
-(so "cancel" reaches a running task).
+in the pipe for the parent to read (which reads many at once). A reader
+thread takes every message as it comes (so "cancel" reaches a running task).
 
 When the parent dies, a thread watching the lifeline pipe ends the process,
 even in the middle of a task -- but only when it gets the GIL, which a task
-in C code (``sum(itertools.repeat(1, 10**11))``) never lets go. So on Linux
-the kernel ends it too: the worker asks for SIGKILL when its own parent dies
-(``PR_SET_PDEATHSIG``). With the forkserver, that parent is the forkserver,
-which leaves when the pool's process is gone and the write ends of its
-"alive" pipe are all closed -- and every child inherits one of those, so each
-worker closes its copy first thing. The chain, when the pool's process is
-SIGKILLed: its end of the alive pipe closes, the forkserver sees EOF and
-exits, the kernel kills its children (the workers), and the resource tracker
-leaves once the last of them is gone.
+in C code never lets go. So on Linux the kernel ends it too: the worker asks
+for SIGKILL when its own parent dies (``PR_SET_PDEATHSIG``). With the
+forkserver, that parent is the forkserver, which leaves when the pool's
+process is gone and the write ends of its "alive" pipe are all closed -- and
+every child inherits one of those, so each worker closes its copy first
+thing. The chain, when the pool's process is SIGKILLed: its end of the alive
+pipe closes, the forkserver sees EOF and exits, the kernel kills its children
+(the workers), and the resource tracker leaves once the last of them is gone.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import select
 import signal
 import sys
 import threading
@@ -56,6 +66,10 @@ PROGRESS_INTERVAL = 0.05
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
+#: A ticket is a task's ``seq``, 8 bytes little-endian; ``EXIT`` says leave.
+TICKET_SIZE = 8
+EXIT = 0
+
 
 class _ChildTask:
     """What ``current_task()`` sees inside a worker process."""
@@ -69,12 +83,13 @@ class _ChildTask:
         self.last_progress = 0.0
 
 
-def main(conn: Any, lifeline: Any) -> None:
-    """The worker process: run tasks from ``conn`` until told to exit."""
+def main(conn: Any, lifeline: Any, tickets: Any) -> None:
+    """The worker process: run the tasks from ``conn`` that ``tickets`` names,
+    until told to exit."""
     if sys.platform.startswith("linux"):
         _die_with_parent()
     threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
-    child = _Child(conn)
+    child = _Child(conn, tickets)
     child.send(("ready",))
     child.run()
 
@@ -127,9 +142,13 @@ def _watch_parent(lifeline: Any) -> None:
 
 
 class _Child:
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, tickets: Any) -> None:
         self.conn = conn
-        self.tasks: deque[tuple[int, int, bytes]] = deque()
+        self.tickets = tickets  # kept: its file descriptor lives as long as it does
+        self.tickets_fd = tickets.fileno()
+        # The parent reads this pipe too, so neither side may block in a read.
+        os.set_blocking(self.tickets_fd, False)
+        self.tasks: deque[tuple[int, int, int, bytes]] = deque()
         self.ready = threading.Condition(threading.Lock())
         self.exiting = False
         self.current: _ChildTask | None = None
@@ -160,34 +179,50 @@ class _Child:
             current = self.current
             if current is not None and current.id == message[1]:
                 current.cancel_requested = True
-        elif kind == "skip":
-            wanted = set(message[1])
-            with self.ready:
-                skipped = [item[0] for item in self.tasks if item[0] in wanted]
-                if skipped:
-                    self.tasks = deque(item for item in self.tasks if item[0] not in wanted)
-            self.send(("skipped", message[1], skipped))
-        elif kind == "exit":
-            with self.ready:
-                self.exiting = True
-                self.ready.notify()
 
     # ------------------------------------------------------------ main thread
 
     def run(self) -> None:
         ready = self.ready
+        tasks = self.tasks
         try:
             while True:
+                seq = self.claim()
+                if seq is None:
+                    return  # told to exit: everything it was given has run
                 with ready:
-                    while not self.tasks and not self.exiting:
-                        ready.wait()
-                    if not self.tasks:
-                        return  # told to exit, and nothing is left
-                    task_id, attempt, blob = self.tasks.popleft()
+                    while True:
+                        # Passed over: taken back by the parent (their tickets
+                        # were read there), to run elsewhere or later.
+                        while tasks and tasks[0][0] < seq:
+                            tasks.popleft()
+                        if tasks or self.exiting:
+                            break
+                        ready.wait()  # the ticket came before its "run" message
+                    if not tasks:
+                        return  # the parent is gone
+                    _, task_id, attempt, blob = tasks.popleft()
                     task = self.current = _ChildTask(task_id, attempt)
                 self.send(self.run_one(task, blob))
         except (EOFError, OSError):
             return  # the parent is gone
+
+    def claim(self) -> int | None:
+        """Take the next ticket: the ``seq`` of the task to run next; None
+        to leave (EXIT, or the parent closed the pipe). Waits for one with
+        the GIL released."""
+        fd = self.tickets_fd
+        while True:
+            try:
+                ticket = os.read(fd, TICKET_SIZE)
+            except BlockingIOError:
+                # None yet, or the parent has just read them back: wait.
+                select.select([fd], [], [])
+                continue
+            if not ticket:
+                return None
+            seq = int.from_bytes(ticket, "little")
+            return None if seq == EXIT else seq
 
     def run_one(self, task: _ChildTask, blob: bytes) -> tuple:
         """Run one task; returns its "result" message."""

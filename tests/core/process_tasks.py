@@ -212,6 +212,18 @@ def wait_at_gate(gate: str, value: Any = None) -> Any:
     return value
 
 
+def record_run(path: str, value: Any) -> int:
+    """Append ``value`` and this process's id to ``path``, one line per run
+    (one write with O_APPEND: lines of several processes never mix), and
+    return the id: a test can count where, and how often, a task ran."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{value} {os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+    return os.getpid()
+
+
 def hold_the_gil() -> int:
     """Say that it runs, then stay for minutes in C code that never lets go of
     the GIL: no other thread of the worker (its lifeline) runs meanwhile."""

@@ -690,6 +690,34 @@ def test_cancelling_a_prefetched_task_cancels_it_at_once(make_pool: Callable[...
     assert pool.submit(process_tasks.add, 2, 2).result(timeout=WAIT) == 4
 
 
+@pytest.mark.timeout(30)
+def test_a_cancelled_task_sent_ahead_never_runs_and_the_ones_around_it_stay(
+    make_pool: Callable[..., ProcessPool], gate: Gate, tmp_path: Path
+) -> None:
+    pool, events = warmed_up(make_pool)
+    [(worker_id, worker_pid)] = worker_pids(pool, count=1).items()
+    runs = tmp_path / "runs"
+    pool.pause()
+    held = pool.submit(process_tasks.wait_at_gate, gate.path)
+    behind = [pool.submit(process_tasks.record_run, str(runs), i) for i in range(5)]
+    pool.resume()  # the worker now sends them all ahead to its process
+    events.wait_for(E.TASK_PROGRESS, held.task_id)
+    assert all(f.task.state is TaskState.QUEUED and f.task.worker_id == worker_id for f in behind)
+
+    assert pool.cancel(behind[2].task_id) is True
+
+    gate.let_through()
+    assert held.result(timeout=WAIT) is None
+    assert [f.result(timeout=WAIT) for f in [*behind[:2], *behind[3:]]] == [worker_pid] * 4
+    assert behind[2].cancelled()
+    assert events.task_kinds(behind[2].task_id) == [E.TASK_SUBMITTED, E.TASK_CANCELLED]
+    # The others kept their place on that worker, in order; the cancelled one never ran.
+    assert runs.read_text().split() == [w for i in (0, 1, 3, 4) for w in (str(i), str(worker_pid))]
+    assert {events.wait_for(E.TASK_DONE, f.task_id).worker_id for f in behind if f is not behind[2]} == {
+        worker_id
+    }
+
+
 # ---------------------------------------------------------------- retries
 
 
@@ -707,11 +735,42 @@ def test_a_retried_task_succeeds_on_its_second_attempt(
     assert (first.attempt, first.retry_of) == (1, None)
     assert (second.attempt, second.retry_of) == (2, first.id)
     assert future.task_id == second.id
+    assert future.task is second and second.retry_of == first.id  # the way back to the first
     lost = events.wait_for(E.TASK_FAILED, first.id).payload
     assert isinstance(lost, WorkerLost)
-    assert lost.pid == first_pid
+    assert (lost.pid, lost.signal) == (first_pid, signal.SIGKILL)
+    assert f"worker process {first_pid} was killed by signal 9" in str(lost)
+    assert first.state is TaskState.FAILED and first.error is lost  # history is not rewritten
     assert events.task_kinds(first.id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_FAILED]
     assert events.task_kinds(second.id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_DONE]
+    # The first attempt's end is announced before its retry exists.
+    assert events.wait_for(E.TASK_FAILED, first.id).seq < events.wait_for(E.TASK_SUBMITTED, second.id).seq
+
+
+@pytest.mark.timeout(30)
+def test_a_retry_after_a_lost_worker_among_other_tasks_shows_each_attempt(
+    pool: ProcessPool, events: Recorder, tmp_path: Path
+) -> None:
+    # As in bench/faults.py: the retried task among ordinary ones, some sent
+    # ahead behind it; its future's task_id names the first attempt until
+    # that fails, then the retry, so the attempts are found along retry_of.
+    marker = tmp_path / "first-attempt"
+    before = [pool.submit(process_tasks.add, i, 1) for i in range(5)]
+    future = pool.schedule(process_tasks.kill_first_attempt, (str(marker),), retries=1)
+    first_id = events.wait_for(E.TASK_SUBMITTED, future.task.retry_of or future.task_id).task_id
+    after = [pool.submit(process_tasks.add, i, 1) for i in range(5, 19)]
+
+    assert future.result(timeout=WAIT) == f"attempt after {marker.read_text()}"
+    assert [f.result(timeout=WAIT) for f in [*before, *after]] == list(range(1, 20))
+
+    second = future.task
+    assert (second.attempt, second.retry_of) == (2, first_id)
+    lost = events.wait_for(E.TASK_FAILED, first_id).payload
+    assert isinstance(lost, WorkerLost)
+    assert (lost.pid, lost.signal) == (int(marker.read_text()), signal.SIGKILL)
+    assert events.task_kinds(first_id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_FAILED]
+    assert events.task_kinds(second.id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_DONE]
+    assert future.task_id == second.id
 
 
 def test_a_task_retried_after_its_timeout_shows_each_attempt_as_events(
@@ -817,6 +876,64 @@ def test_pause_takes_back_prefetched_tasks_and_resume_runs_them(
     assert pool.stats().queued == 3
     pool.resume()
     assert [f.result(timeout=WAIT) for f in rest] == [1, 2, 3]
+
+
+def sent_ahead_of_a_gil_holder(
+    make_pool: Callable[..., ProcessPool], runs: Path, count: int = 10
+) -> tuple[ProcessPool, Recorder, int, cf.Future, list[cf.Future]]:
+    """A one-worker pool whose process runs a task that holds the GIL (so
+    none of its threads can answer the parent), with ``count`` short tasks
+    (``record_run`` into ``runs``) sent ahead to it behind that task."""
+    pool, events = warmed_up(make_pool)
+    [stuck] = worker_pids(pool, count=1)
+    pool.pause()
+    hog = pool.submit(process_tasks.hold_the_gil)
+    rest = [pool.submit(process_tasks.record_run, str(runs), i) for i in range(count)]
+    pool.resume()  # the worker now sends them all ahead to its process
+    events.wait_for(E.TASK_PROGRESS, hog.task_id)  # in C code from now on, for minutes
+    assert [f for f in rest if f.task.state is TaskState.QUEUED and f.task.worker_id == stuck] == rest
+    return pool, events, stuck, hog, rest
+
+
+@pytest.mark.timeout(30)
+def test_tasks_sent_ahead_of_a_task_that_holds_the_gil_move_to_an_idle_worker(
+    make_pool: Callable[..., ProcessPool], tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    pool, events, stuck, hog, rest = sent_ahead_of_a_gil_holder(make_pool, runs)
+
+    [helper] = pool.add_workers(1)  # idle once up: it asks for what was sent ahead
+
+    ran_on = {f.result(timeout=WAIT) for f in rest}
+    helper_pid = next(w.pid for w in pool.workers if w.id == helper)
+    assert ran_on == {helper_pid}
+    assert hog.running() and hog.task.worker_id == stuck != helper
+    assert {events.wait_for(E.TASK_DONE, f.task_id).worker_id for f in rest} == {helper}
+    for future in rest:
+        assert events.task_kinds(future.task_id) == [E.TASK_SUBMITTED, E.TASK_STARTED, E.TASK_DONE]
+    assert stop(pool), "the pool did not stop"  # kills the process that holds the GIL
+    # Each ran once, on the helper: the stuck process could never start one.
+    lines = sorted(runs.read_text().splitlines(), key=lambda line: int(line.split()[0]))
+    assert lines == [f"{i} {helper_pid}" for i in range(len(rest))]
+
+
+@pytest.mark.timeout(30)
+def test_pause_takes_back_tasks_sent_ahead_of_a_task_that_holds_the_gil(
+    make_pool: Callable[..., ProcessPool], tmp_path: Path
+) -> None:
+    runs = tmp_path / "runs"
+    pool, events, stuck, hog, rest = sent_ahead_of_a_gil_holder(make_pool, runs, count=3)
+
+    pool.pause()
+
+    wait_until(lambda: all(f.task.worker_id is None for f in rest), "the tasks are back in the queue")
+    assert [f.task.state for f in rest] == [TaskState.QUEUED] * 3
+    assert pool.stats().queued == 3 and pool.stats().running == 1
+    [helper] = pool.add_workers(1)
+    pool.resume()
+    assert len({f.result(timeout=WAIT) for f in rest}) == 1
+    assert {events.wait_for(E.TASK_DONE, f.task_id).worker_id for f in rest} == {helper}
+    assert hog.running() and hog.task.worker_id == stuck
 
 
 # ---------------------------------------------------------- worker control
