@@ -1,26 +1,36 @@
 """The History panel: the runs the store recorded and, for one run, its
 tasks and failures, with retry, resume, export, delete and pruning.
 
+A run's attempts show in the live view's own table (``TaskTableModel``,
+``TaskFilterProxy``, ``TaskTableView``: the same columns, colours, state
+filter and search) and its failures in the live inspector's
+``FailureBrowser``. Both are fed what the store recorded, turned into what
+they are fed live: the attempts into the events a pool would have sent
+(``recorded_changes``), the failures into ``Failure`` groups
+(``group_failures``).
+
 Data flow::
 
     Store ──list_runs() on the GUI thread (one small query)──► RunsModel ──► runs view
       │
       └─ a run is selected ─► _Job on a short-lived thread:
-            failures(run_id), grouped by (type, message_signature)
-            tasks(run_id, limit, offset), a page at a time
-         ──SimpleQueue──► the panel's 30 Hz pump (GUI thread) ─► FailureGroupsModel
-                                                               └► HistoryTasksModel (one insert per tick)
+            failures(run_id) ─► group_failures ─► list[FailureGroup]
+            tasks(run_id, limit, offset), a page at a time ─► recorded_changes ─► Changes
+         ──SimpleQueue──► the panel's 30 Hz pump (GUI thread) ─► FailureBrowser.set_groups
+                                                               └► TaskTableModel.apply_changes
+                                                                  (a few pages per tick)
 
-Why a thread: a run may hold 100,000 attempts or more, and reading and
-building their records takes a second or two -- the window must not freeze
-while a user clicks through old runs. The store answers reads from any
-thread (one reader connection behind a lock), and a page holds that lock
-only briefly, so the GUI thread's own small reads wait at most a few
+Why a thread: a run may hold 100,000 attempts or more, and reading them and
+making their rows' events takes a second or two -- the window must not
+freeze while a user clicks through old runs. The store answers reads from
+any thread (one reader connection behind a lock), and a page holds that
+lock only briefly, so the GUI thread's own small reads wait at most a few
 milliseconds. Exports stream through the same kind of job.
 
-Nothing here runs a task: "Retry failures" and "Resume" are signals that the
-window acts on (it owns the pools and the store's recordings). Deleting and
-pruning are the store's own writes, after the user confirmed.
+Nothing here runs a task: "Retry failures", the failures' Retry buttons and
+"Resume" are signals that the window acts on (it owns the pools and the
+store's recordings). Deleting and pruning are the store's own writes, after
+the user confirmed.
 
 The panel's jobs read the store: call ``shutdown()`` before closing it.
 """
@@ -30,8 +40,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +49,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
-    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -47,7 +56,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QFontDatabase, QGuiApplication, QPalette, QShowEvent
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -57,7 +66,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -71,44 +79,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core import TaskState, TaskTimeout
+from core import Event, EventKind, TaskError, TaskState, TaskTimeout
+from core.changes import Changes
 from core.errors import StoreError
 from core.store import RunState
 
-from .inspector import TracebackHighlighter, message_signature
-from .task_table_model import (
-    FilterRole,
-    RowState,
-    SortRole,
-    StateRole,
-    TaskFilterProxy,
-    background,
-    format_duration,
-    state_color,
-)
+from .columns import fit_columns
+from .inspector import Failure, FailureBrowser, FailureGroup, FailureGroupsModel, message_signatures
+from .task_table_model import Column, RowState, TaskFilterProxy, TaskTableModel, format_duration, state_color
+from .tasks_panel import TaskTableView
 
 if TYPE_CHECKING:
     from core.store import RunRecord, Store, TaskRecord
 
 __all__ = [
-    "FailureGroupsModel",
-    "GroupRecordsModel",
     "HistoryPanel",
-    "HistoryTaskFilter",
-    "HistoryTasksModel",
     "RecordRole",
-    "RecordedFailureGroup",
+    "RecordedTask",
     "RunColumn",
     "RunsModel",
-    "TaskColumn",
     "export_format",
     "group_failures",
-    "row_state",
+    "recorded_changes",
 ]
 
 _Index = QModelIndex | QPersistentModelIndex
 
-#: The record behind a row (a ``RunRecord``, ``TaskRecord`` or ``RecordedFailureGroup``).
+#: The ``RunRecord`` behind a row of the runs list.
 RecordRole = Qt.ItemDataRole.UserRole + 16
 
 #: Attempts read per query: small enough that the store's read lock is never
@@ -117,52 +114,40 @@ PAGE_ROWS = 5_000
 #: Attempts of one run held at most: memory stays bounded for a run of
 #: millions (an export writes them all).
 MAX_TASK_ROWS = 200_000
-#: Rows inserted into the tasks table per pump tick, so a tick stays short
-#: even with a filter active (a filtering proxy asks Python about each row).
+#: Rows put into the tasks table per pump tick (whole pages, at least one),
+#: so a tick stays short even with a filter active (a filtering proxy asks
+#: Python about each row).
 ROWS_PER_TICK = 25_000
 #: How often the pump looks at what the jobs found.
 PUMP_INTERVAL_MS = 33
 #: How long the search waits for typing to pause before it filters.
 SEARCH_DELAY_MS = 150
-#: A tooltip shows at most this many of a traceback's last lines.
-TOOLTIP_LINES = 40
-#: One-line cells are cut at this many characters (the tooltip has it all).
-CELL_LENGTH = 160
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
-_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
-_RECORD, _SORT, _FILTER, _STATE = int(RecordRole), int(SortRole), int(FilterRole), int(StateRole)
+_RECORD = int(RecordRole)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-#: What FilterRole's text separates its fields with (see task_table_model.FilterRole).
-_UNIT_SEPARATOR = "\x1f"
-_TIMEOUT_TYPE = TaskTimeout.__name__
 
-# ------------------------------------------------------------------ helpers
-
-_ROW_STATES = {
-    TaskState.QUEUED: RowState.QUEUED,
-    TaskState.RUNNING: RowState.RUNNING,
-    TaskState.DONE: RowState.DONE,
-    TaskState.FAILED: RowState.FAILED,
-    TaskState.CANCELLED: RowState.CANCELLED,
-}
-_STATE_ORDER = {state: n for n, state in enumerate(RowState)}
 _RUN_STATE_COLORS = {
     RunState.RUNNING: state_color(RowState.RUNNING),
     RunState.INTERRUPTED: state_color(RowState.TIMED_OUT),
     RunState.HALTED: state_color(RowState.CANCELLED),
 }
 
-
-def row_state(record: TaskRecord) -> RowState:
-    """What the State column says of a recorded attempt: the live table's
-    words, so a time-out reads "timed out" in both."""
-    if record.state is TaskState.FAILED and record.error_type == _TIMEOUT_TYPE:
-        return RowState.TIMED_OUT
-    return _ROW_STATES[record.state]
+# Column widths of the tasks table: each fits this sample (and its header);
+# Result takes the rest.
+_TASK_COLUMN_SAMPLES = {
+    Column.ID: "999999",
+    Column.LABEL: "a-long-input-name.txt (attempt 2)",
+    Column.STATE: "timed out",
+    Column.WORKER: "99",
+    Column.QUEUED_AT: "00:00:00.000",
+    Column.WAIT: "9 m 59 s",
+    Column.RUN_TIME: "9 m 59 s",
+    Column.PROGRESS: "100 %",
+}
 
 
 def _when(t: float | None) -> str:
@@ -170,34 +155,6 @@ def _when(t: float | None) -> str:
     if t is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-
-def _one_line(text: str | None) -> str:
-    """The first line of ``text``, cut to a cell's length."""
-    if not text:
-        return ""
-    line = text.strip().split("\n", 1)[0]
-    return line if len(line) <= CELL_LENGTH else line[: CELL_LENGTH - 1] + "…"
-
-
-def _error_text(record: TaskRecord) -> str:
-    if record.error_type is None:
-        return ""
-    message = _one_line(record.message)
-    return f"{record.error_type}: {message}" if message else record.error_type
-
-
-def _traceback_text(record: TaskRecord) -> str:
-    """The traceback, or the error line when nothing raised in the task (a
-    lost worker, a time-out, a rejected input)."""
-    if record.traceback:
-        return record.traceback
-    return f"{_error_text(record)}\n" if record.error_type else ""
-
-
-def _tail(text: str, lines: int = TOOLTIP_LINES) -> str:
-    parts = text.rstrip("\n").splitlines()
-    return "\n".join(["…", *parts[-lines:]]) if len(parts) > lines else "\n".join(parts)
 
 
 def _plural(n: int, word: str) -> str:
@@ -214,49 +171,86 @@ def export_format(path: str, chosen_filter: str = "") -> tuple[str, str]:
     return f"{path}.{fmt}", fmt
 
 
-# --------------------------------------------------------- failure groups
+# ------------------------------------------------- records as the live views take them
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class RecordedFailureGroup:
-    """Recorded failures of one exception type with one message signature
-    (as the live inspector groups them: "user 17 not found" and "user 42 not
-    found" are one problem). ``records`` are newest failure first."""
+class RecordedTask:
+    """A recorded attempt in the place of the engine's ``Task`` record: what
+    the live table reads of one (its name and attempt label the row, the
+    tooltip adds what it retried), and the ``TaskRecord`` itself."""
 
-    type_name: str
-    signature: str
-    records: tuple[TaskRecord, ...]
+    __slots__ = ("attempt", "name", "record", "retry_of", "submitted_at")
 
-    @property
-    def count(self) -> int:
-        return len(self.records)
-
-    @property
-    def short_type(self) -> str:
-        return self.type_name.rsplit(".", 1)[-1]
-
-    @property
-    def last_failed(self) -> float | None:
-        return self.records[0].finished if self.records else None
+    def __init__(self, record: TaskRecord) -> None:
+        self.record = record
+        self.name = record.label or record.input or ""
+        self.attempt = record.attempt
+        self.retry_of = None  # the store does not keep which attempt a retry started from
+        self.submitted_at = record.submitted
 
 
-def group_failures(records: Iterable[TaskRecord]) -> list[RecordedFailureGroup]:
-    """Failed attempts grouped by problem, the most frequent problem first.
-    Pure Python and Qt-free, so a job thread can do it."""
-    groups: dict[tuple[str, str], list[TaskRecord]] = {}
-    for record in records:
-        key = (record.error_type or "Error", message_signature(record.message or ""))
-        groups.setdefault(key, []).append(record)
+def _recorded_error(record: TaskRecord) -> TaskError | None:
+    """The engine's error of a recorded attempt; a time-out as a
+    ``TaskTimeout``, which the table tells apart ("timed out")."""
+    if record.error_type is None:
+        return None
+    if record.error_type == TaskTimeout.__name__:
+        error = TaskTimeout(0.0, record.traceback or "")
+        error.message = record.message or error.message
+        return error
+    return TaskError(record.error_type, record.message or "", record.traceback or "")
 
-    def newest_first(record: TaskRecord) -> tuple[float, int]:
-        return (-(record.finished or 0.0), record.seq)
 
-    made = [
-        RecordedFailureGroup(type_name, signature, tuple(sorted(rows, key=newest_first)))
-        for (type_name, signature), rows in groups.items()
-    ]
-    made.sort(key=lambda g: (-g.count, -(g.last_failed or 0.0), g.type_name, g.signature))
-    return made
+_SUBMITTED = EventKind.TASK_SUBMITTED
+_STARTED = EventKind.TASK_STARTED
+_ENDINGS = {
+    TaskState.DONE: EventKind.TASK_DONE,
+    TaskState.FAILED: EventKind.TASK_FAILED,
+    TaskState.CANCELLED: EventKind.TASK_CANCELLED,
+}
+
+
+def recorded_changes(records: Sequence[TaskRecord], first_id: int) -> Changes:
+    """The changes a pool would have reported for ``records``: each attempt
+    submitted, started (if it did) and ended (if it did), as task
+    ``first_id``, ``first_id + 1``, and so on (an attempt's number in its
+    run: the row's ID). Qt-free and pure, so a job thread makes them."""
+    events: list[Event] = []
+    add = events.append
+    for task_id, record in enumerate(records, first_id):
+        worker = record.worker
+        add(Event(0, _SUBMITTED, record.submitted or 0.0, task_id, None, RecordedTask(record)))
+        if record.started is not None and record.state is not TaskState.QUEUED:
+            add(Event(0, _STARTED, record.started, task_id, worker, None))
+        kind = _ENDINGS.get(record.state)
+        if kind is not None:
+            outcome = record.result if record.state is TaskState.DONE else _recorded_error(record)
+            add(Event(0, kind, record.finished, task_id, worker, outcome))
+    return Changes.of(events)
+
+
+def group_failures(records: Iterable[TaskRecord]) -> list[FailureGroup]:
+    """Failed attempts grouped by problem as the live inspector groups them
+    ("user 17 not found" and "user 42 not found" are one problem), the most
+    frequent problem first; each group's failures oldest first. A failure's
+    ``task_id`` is its input's number in the run. Pure Python and Qt-free,
+    so a job thread does it."""
+    ordered = sorted(records, key=lambda r: (r.finished or 0.0, r.seq))
+    signatures = message_signatures([r.message or "" for r in ordered])
+    groups: dict[tuple[str, str], FailureGroup] = {}
+    for seq, (record, signature) in enumerate(zip(ordered, signatures, strict=True)):
+        key = (record.error_type or "Error", signature)
+        when = record.finished or 0.0
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = FailureGroup(key[0], key[1], when, when)
+        error = TaskError(key[0], record.message or "", record.traceback or "")
+        group.failures.append(
+            Failure(seq, record.seq, None, error, when, record.worker, group, record=record)
+        )
+        group.count += 1
+        group.last_seen = when
+    return sorted(groups.values(), key=lambda g: (-g.count, -g.last_seen, g.type_name, g.signature))
 
 
 # -------------------------------------------------------------------- models
@@ -414,271 +408,6 @@ class RunsModel(_RowsModel):
         return "\n".join(lines)
 
 
-class TaskColumn(IntEnum):
-    SEQ = 0
-    INPUT = 1
-    #: the same column as the live table's State (TaskFilterProxy filters on it)
-    STATE = 2
-    ATTEMPT = 3
-    WORKER = 4
-    STARTED = 5
-    RUN_TIME = 6
-    RESULT = 7
-    ERROR = 8
-
-
-_TASK_NUMBERS = frozenset({TaskColumn.SEQ, TaskColumn.ATTEMPT, TaskColumn.WORKER, TaskColumn.RUN_TIME})
-
-
-class HistoryTasksModel(_RowsModel):
-    """Every recorded attempt of one run: one row per ``TaskRecord``.
-
-    Rows arrive in pages (``append``) while a job reads them. It answers the
-    roles of the live table (StateRole, SortRole, FilterRole), so the live
-    table's ``TaskFilterProxy`` filters it, and it sorts itself (``sort``):
-    Python sorts 100,000 records in a tenth of a second, where a sorting
-    proxy would ask ``data()`` twice per comparison, millions of calls."""
-
-    HEADERS = ("#", "Input", "State", "Attempt", "Worker", "Started", "Run time", "Result", "Error")
-    TIPS = (
-        "The input's number in its run",
-        "The task's label, or the input it worked on",
-        "done, failed, timed out, cancelled, queued or running",
-        "1 for the first attempt at an input; a retry adds one",
-        "The worker that ran the attempt",
-        "When the attempt started (local time)",
-        "How long the attempt ran",
-        "A summary of the result",
-        "The error as 'Type: message' (hover for the traceback)",
-    )
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._sort_column = -1
-        self._sort_order = Qt.SortOrder.AscendingOrder
-
-    def append(self, records: Sequence[TaskRecord]) -> None:
-        """Add a page of attempts (kept in the current sort order)."""
-        if not records:
-            return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(records) - 1)
-        self._rows.extend(records)
-        self.endInsertRows()
-        if self._sort_column >= 0:
-            self._resort()
-
-    def clear(self) -> None:
-        self.set_rows([])
-
-    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
-        record: TaskRecord | None = self._row(index)
-        if record is None:
-            return None
-        column = index.column()
-        if role == _SORT:
-            return self.sort_key(record, column)
-        if role == _DISPLAY:
-            return self.display(record, column)
-        if role == _STATE:
-            return row_state(record).value
-        if role == _FILTER:
-            s = _UNIT_SEPARATOR
-            return (
-                f"{row_state(record).value}{s}{record.seq}{s}{record.label or ''} {record.input or ''}"
-                f"{s}{record.result or ''} {_error_text(record)}"
-            )
-        if role == _RECORD:
-            return record
-        if role == _FOREGROUND:
-            if column == TaskColumn.STATE or (column == TaskColumn.ERROR and record.error_type):
-                return state_color(row_state(record))
-            return None
-        if role == _BACKGROUND:
-            return background(row_state(record))
-        if role == _ALIGNMENT and column in _TASK_NUMBERS:
-            return _RIGHT
-        if role == _TOOLTIP:
-            return self._tooltip(record, column)
-        return None
-
-    @staticmethod
-    def display(record: TaskRecord, column: int) -> str:
-        if column == TaskColumn.SEQ:
-            return str(record.seq)
-        if column == TaskColumn.INPUT:
-            return record.label or record.input or ""
-        if column == TaskColumn.STATE:
-            return row_state(record).value
-        if column == TaskColumn.ATTEMPT:
-            return str(record.attempt)
-        if column == TaskColumn.WORKER:
-            return "" if record.worker is None else str(record.worker)
-        if column == TaskColumn.STARTED:
-            return _when(record.started)
-        if column == TaskColumn.RUN_TIME:
-            seconds = record.seconds
-            return "" if seconds is None else format_duration(seconds)
-        if column == TaskColumn.RESULT:
-            return _one_line(" ".join((record.result or "")[: CELL_LENGTH * 4].split()))
-        if column == TaskColumn.ERROR:
-            return _error_text(record)
-        return ""
-
-    @staticmethod
-    def sort_key(record: TaskRecord, column: int) -> Any:
-        if column == TaskColumn.INPUT:
-            return (record.label or record.input or "").casefold()
-        if column == TaskColumn.STATE:
-            return _STATE_ORDER[row_state(record)]
-        if column == TaskColumn.ATTEMPT:
-            return record.attempt
-        if column == TaskColumn.WORKER:
-            return -1 if record.worker is None else record.worker
-        if column == TaskColumn.STARTED:
-            return -1.0 if record.started is None else record.started
-        if column == TaskColumn.RUN_TIME:
-            seconds = record.seconds
-            return -1.0 if seconds is None else seconds
-        if column == TaskColumn.RESULT:
-            return (record.result or "").casefold()
-        if column == TaskColumn.ERROR:
-            return _error_text(record).casefold()
-        return record.seq
-
-    @staticmethod
-    def _tooltip(record: TaskRecord, column: int) -> str | None:
-        if column == TaskColumn.ERROR and record.error_type:
-            return _tail(_traceback_text(record))
-        if column == TaskColumn.RESULT and record.result:
-            return record.result
-        if column == TaskColumn.INPUT:
-            lines = [record.label or ""]
-            if record.input and record.input != record.label:
-                lines.append(record.input)
-            lines.append(f"input {record.seq}, attempt {record.attempt}")
-            return "\n".join(line for line in lines if line)
-        return None
-
-    # ------------------------------------------------------------- sorting
-
-    @property
-    def sort_column(self) -> int:
-        return self._sort_column
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sort by ``column`` (-1: input order); ties stay in input order."""
-        self._sort_column = column if 0 <= column < len(self.HEADERS) else -1
-        self._sort_order = order
-        self._resort()
-
-    def _resort(self) -> None:
-        column = self._sort_column
-        sort_key = self.sort_key
-        self.layoutAboutToBeChanged.emit()
-        # Selections and current indexes follow their records to the new rows.
-        old = self.persistentIndexList()
-        held = [(self._rows[i.row()], i.column()) for i in old]
-        rows = self._rows
-        rows.sort(key=_input_order)
-        if column >= 0:
-            # Stable, also reversed: ties keep input order either way.
-            descending = self._sort_order == Qt.SortOrder.DescendingOrder
-            rows.sort(key=lambda record: sort_key(record, column), reverse=descending)
-        if old:
-            position = {id(record): row for row, record in enumerate(rows)}
-            self.changePersistentIndexList(old, [self.index(position[id(r)], c) for r, c in held])
-        self.layoutChanged.emit()
-
-
-def _input_order(record: TaskRecord) -> tuple[int, int]:
-    return (record.seq, record.attempt)
-
-
-class HistoryTaskFilter(TaskFilterProxy):
-    """The live table's filter (states and search text) over a
-    ``HistoryTasksModel``; sorting is passed on to the model (see there), so
-    this proxy itself always keeps the model's order."""
-
-    def __init__(self, model: HistoryTasksModel, parent: QObject | None = None) -> None:
-        super().__init__(model, parent)
-        self.setFilterKeyColumn(TaskColumn.STATE)
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        source = self.sourceModel()
-        if isinstance(source, HistoryTasksModel):
-            source.sort(column, order)
-
-
-class FailureGroupsModel(_RowsModel):
-    """One row per ``RecordedFailureGroup``, most frequent first."""
-
-    HEADERS = ("Exception", "Message", "Count", "Last failed")
-    COL_TYPE, COL_MESSAGE, COL_COUNT, COL_LAST = range(4)
-
-    def group(self, row: int) -> RecordedFailureGroup:
-        return self._rows[row]
-
-    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
-        group: RecordedFailureGroup | None = self._row(index)
-        if group is None:
-            return None
-        column = index.column()
-        if role == _DISPLAY:
-            if column == self.COL_TYPE:
-                return group.short_type
-            if column == self.COL_MESSAGE:
-                return _one_line(group.signature)
-            if column == self.COL_COUNT:
-                return f"{group.count:,}"
-            if column == self.COL_LAST:
-                return _when(group.last_failed)
-            return None
-        if role == _RECORD:
-            return group
-        if role == _TOOLTIP:
-            return f"{group.type_name}: {group.signature}\n{_plural(group.count, 'input')} failed this way"
-        if role == _ALIGNMENT and column == self.COL_COUNT:
-            return _RIGHT
-        if role == _FOREGROUND and column == self.COL_TYPE:
-            return state_color(RowState.FAILED)
-        return None
-
-
-class GroupRecordsModel(_RowsModel):
-    """The failed attempts of one group, newest first."""
-
-    HEADERS = ("#", "Input", "Attempt", "Failed at", "Message")
-    COL_SEQ, COL_INPUT, COL_ATTEMPT, COL_FAILED, COL_MESSAGE = range(5)
-
-    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
-        record: TaskRecord | None = self._row(index)
-        if record is None:
-            return None
-        column = index.column()
-        if role == _DISPLAY:
-            if column == self.COL_SEQ:
-                return str(record.seq)
-            if column == self.COL_INPUT:
-                return record.label or record.input or ""
-            if column == self.COL_ATTEMPT:
-                return str(record.attempt)
-            if column == self.COL_FAILED:
-                return _when(record.finished)
-            if column == self.COL_MESSAGE:
-                return _one_line(record.message)
-            return None
-        if role == _RECORD:
-            return record
-        if role == _TOOLTIP and column in (self.COL_INPUT, self.COL_MESSAGE):
-            return (
-                (record.input or record.label or "") if column == self.COL_INPUT else (record.message or "")
-            )
-        if role == _ALIGNMENT and column in (self.COL_SEQ, self.COL_ATTEMPT):
-            return _RIGHT
-        return None
-
-
 # ----------------------------------------------------------------- the jobs
 
 _PART, _DONE, _ERROR = range(3)
@@ -736,8 +465,9 @@ class _Job:
 
 
 def _read_run(store: Store, run_id: int, job: _Job, page: int, cap: int) -> tuple[int, bool]:
-    """A run's failures (grouped), then its attempts a page at a time, on a
-    job's thread. Returns (attempts read, whether the run has more than ``cap``)."""
+    """A run's failures (grouped), then its attempts a page at a time as the
+    changes that fill the table, on a job's thread. Returns (attempts read,
+    whether the run has more than ``cap``)."""
     failures = store.failures(run_id)
     job.post(("failures", failures, group_failures(failures)))
     loaded = 0
@@ -747,7 +477,7 @@ def _read_run(store: Store, run_id: int, job: _Job, page: int, cap: int) -> tupl
         want = min(page, cap - loaded)
         rows = store.tasks(run_id, limit=want, offset=loaded)
         if rows:
-            job.post(("tasks", rows))
+            job.post(("tasks", recorded_changes(rows, loaded + 1), len(rows)))
         loaded += len(rows)
         if len(rows) < want:
             return loaded, False
@@ -785,15 +515,6 @@ def _table(parent: QWidget, model: QAbstractItemModel, widths: Sequence[int]) ->
     return view
 
 
-def _palette_is_dark(widget: QWidget) -> bool:
-    """Light text on the widget's base means a dark theme (themes come as
-    palettes and stylesheets, both of which reach the polished palette)."""
-    widget.ensurePolished()
-    palette = widget.palette()
-    text = palette.color(QPalette.ColorRole.Text).lightness()
-    return text > palette.color(QPalette.ColorRole.Base).lightness()
-
-
 class HistoryPanel(QWidget):
     """Recorded runs and, for the selected run, its attempts and failures.
 
@@ -806,7 +527,8 @@ class HistoryPanel(QWidget):
     (path, "csv" | "json") | None`` are plain attributes, so a test (or an
     embedding app) can answer them without a dialog."""
 
-    #: (run id, the newest failed attempt of each input to run again)
+    #: (run id, failed attempts whose inputs to run again: the newest of each
+    #: input for "Retry failures", those picked for the failures' Retry buttons)
     retry_requested = Signal(int, object)
     #: an interrupted run to resume (the window re-runs its unfinished inputs)
     resume_requested = Signal(int)
@@ -829,17 +551,16 @@ class HistoryPanel(QWidget):
         self._failures: list[TaskRecord] | None = None
         self._load: _Job | None = None
         self._load_result: tuple[int, bool] | None = None
-        self._pending: list[TaskRecord] = []
+        #: pages read and not yet in the table: (changes, attempts)
+        self._pending: deque[tuple[Changes, int]] = deque()
         self._jobs: list[_Job] = []
         self._export_folder: Path | None = None
-        self._record: TaskRecord | None = None
         self._offered: int | None = None
 
         self.runs_model = RunsModel(self)
-        self.tasks_model = HistoryTasksModel(self)
-        self.tasks_proxy = HistoryTaskFilter(self.tasks_model, self)
-        self.groups_model = FailureGroupsModel(self)
-        self.records_model = GroupRecordsModel(self)
+        # The live view's table, fed a recorded run (see recorded_changes).
+        self.tasks_model = TaskTableModel(max_finished=self.max_task_rows, parent=self)
+        self.tasks_proxy = TaskFilterProxy(self.tasks_model, self)
         self._state_buttons: dict[RowState, QToolButton] = {}
         self._build()
 
@@ -989,9 +710,11 @@ class HistoryPanel(QWidget):
             bar.addWidget(button)
         bar.addSpacing(8)
         self.search = QLineEdit(page)
-        self.search.setPlaceholderText("Search input, result or error…")
+        self.search.setPlaceholderText("Search id, label or result…")
         self.search.setClearButtonEnabled(True)
-        self.search.setToolTip("Case-insensitive; matches anywhere in the number, input, result or error")
+        self.search.setToolTip(
+            "Case-insensitive; matches anywhere in the id, label or result (a failure's result is its error)"
+        )
         self.search.setMinimumWidth(160)
         self.search.textChanged.connect(self._on_search_text_changed)
         bar.addWidget(self.search, 1)
@@ -999,13 +722,7 @@ class HistoryPanel(QWidget):
         self.count_label.setObjectName("historyTaskCount")
         bar.addWidget(self.count_label)
 
-        self.tasks_view = _table(page, self.tasks_proxy, (6, 22, 9, 7, 7, 17, 9, 20))
-        self.tasks_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        header = self.tasks_view.horizontalHeader()
-        # Input order first (no sort column); a third click on a header goes back to it.
-        header.setSortIndicatorClearable(True)
-        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.tasks_view.setSortingEnabled(True)
+        self.tasks_view = self._build_tasks_view(page)
         for signal in (
             self.tasks_proxy.rowsInserted,
             self.tasks_proxy.rowsRemoved,
@@ -1021,63 +738,39 @@ class HistoryPanel(QWidget):
         layout.addWidget(self.tasks_view, 1)
         return page
 
+    def _build_tasks_view(self, parent: QWidget) -> TaskTableView:
+        """The live view's table, set up as the Tasks panel sets it up."""
+        view = TaskTableView(self.tasks_model, self.tasks_proxy, parent)
+        view.setAlternatingRowColors(True)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setWordWrap(False)
+        view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        view.setShowGrid(False)
+        rows = view.verticalHeader()  # fixed heights: the view never measures rows
+        rows.setVisible(False)
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
+        header = view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        fit_columns(view, _TASK_COLUMN_SAMPLES)
+        # Input order first (no sort column); a third click on a header goes back to it.
+        header.setSortIndicatorClearable(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        view.setSortingEnabled(True)
+        return view
+
     def _build_failures_tab(self) -> QWidget:
-        # The message takes what the type, count and date leave.
-        self.groups_view = _table(self, self.groups_model, (12, 30, 6, 17))
-        groups_header = self.groups_view.horizontalHeader()
-        groups_header.setStretchLastSection(False)
-        groups_header.setSectionResizeMode(FailureGroupsModel.COL_MESSAGE, QHeaderView.ResizeMode.Stretch)
-        self.groups_view.selectionModel().currentRowChanged.connect(self._on_groups_current_changed)
-        self.records_view = _table(self, self.records_model, (5, 18, 7, 17))
-        self.records_view.selectionModel().currentRowChanged.connect(self._on_records_current_changed)
-
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName("historyError")
-        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.detail_label = QLabel(self)
-        self.detail_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.detail_label.setWordWrap(True)
-        self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.copy_button = QPushButton("Copy", self)
-        self.copy_button.setToolTip("Copy the traceback to the clipboard")
-        self.copy_button.clicked.connect(self.copy_traceback)
-        self.retry_group_button = QPushButton("Retry group", self)
-        self.retry_group_button.setToolTip("Run every input of this group again")
-        self.retry_group_button.clicked.connect(self.retry_group)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.copy_button)
-        buttons.addWidget(self.retry_group_button)
-        buttons.addStretch(1)
-
-        self.traceback_view = QPlainTextEdit(self)
-        self.traceback_view.setObjectName("historyTraceback")
-        self.traceback_view.setReadOnly(True)
-        self.traceback_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.traceback_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.traceback_view.setPlaceholderText("Select a failure to see its traceback")
-        self.highlighter = TracebackHighlighter(self.traceback_view.document(), _palette_is_dark(self))
-
-        detail = QWidget(self)
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        detail_layout.addLayout(buttons)
-        detail_layout.addWidget(self.error_label)
-        detail_layout.addWidget(self.detail_label)
-        detail_layout.addWidget(self.traceback_view, 1)
-
-        lists = QSplitter(Qt.Orientation.Vertical, self)
-        lists.addWidget(self.groups_view)
-        lists.addWidget(self.records_view)
-        page = QSplitter(Qt.Orientation.Horizontal, self)
-        page.addWidget(lists)
-        page.addWidget(detail)
-        page.setStretchFactor(0, 1)
-        page.setStretchFactor(1, 1)
-        page.setSizes([600, 600])  # half and half (scaled to the width it gets)
-        self._show_record(None)
-        return page
+        """The live inspector's failure browser, showing the run's failures
+        the most frequent problem first (the live one puts the newest first)."""
+        self.inspector = FailureBrowser(self, dated=True)
+        self.inspector.groups_view.sortByColumn(FailureGroupsModel.COL_COUNT, Qt.SortOrder.DescendingOrder)
+        self.inspector.retry_requested.connect(self._on_inspector_retry_requested)
+        return self.inspector
 
     # -------------------------------------------------------------- the store
 
@@ -1186,18 +879,17 @@ class HistoryPanel(QWidget):
         if self._load is not None:
             self._load.cancelled.set()
             self._load = None
-        self._pending = []
+        self._pending.clear()
         self._load_result = None
         self._run = run
         self._failures = None
-        self.tasks_model.clear()
-        self.groups_model.set_rows([])
-        self.records_model.set_rows([])
-        self._show_record(None)
+        self._clear_tasks()
+        self.inspector.set_groups([])
         self.tabs.setTabText(1, "Failures")
         store = self._store
         if run is not None and store is not None:
             run_id, page, cap = run.id, self.page_rows, self.max_task_rows
+            self.tasks_model.set_max_finished(cap)
             self._load = self._start(
                 _Job(
                     f"poolscope-history-run-{run_id}",
@@ -1215,21 +907,19 @@ class HistoryPanel(QWidget):
         if part[0] == "failures":
             _, records, groups = part
             self._failures = records
-            self.groups_model.set_rows(groups)
+            # The most frequent problem and its newest failure show at once.
+            self.inspector.set_groups(groups)
             self.tabs.setTabText(1, f"Failures ({len(records):,})" if records else "Failures")
-            if groups:
-                # The most frequent problem and its newest failure, so a traceback shows at once.
-                self.groups_view.setCurrentIndex(self.groups_model.index(0, 0))
             self._update_actions()
         else:
-            self._pending.extend(part[1])
+            self._pending.append((part[1], part[2]))
 
     def _on_load_done(self, result: tuple[int, bool]) -> None:
         self._load_result = result
 
     def _on_load_error(self, exc: Exception) -> None:
         self._load = None
-        self._pending = []
+        self._pending.clear()
         run_id = self._run.id if self._run is not None else "?"
         self.status_label.setText(f"Run {run_id} cannot be read: {exc}")
         self._update_actions()
@@ -1275,8 +965,11 @@ class HistoryPanel(QWidget):
                 job.join()  # it put its last item: the thread is ending
                 self._jobs.remove(job)
         if self._pending:
-            rows, self._pending = self._pending[:ROWS_PER_TICK], self._pending[ROWS_PER_TICK:]
-            self.tasks_model.append(rows)
+            taken = 0
+            while self._pending and (taken == 0 or taken + self._pending[0][1] <= ROWS_PER_TICK):
+                changes, count = self._pending.popleft()
+                self.tasks_model.apply_changes(changes)
+                taken += count
             if self._load is not None:
                 run_id = self._run.id if self._run is not None else "?"
                 self.status_label.setText(f"Reading run {run_id}… {self.tasks_model.rowCount():,} attempts")
@@ -1289,7 +982,7 @@ class HistoryPanel(QWidget):
         for job in self._jobs:
             job.cancelled.set()
         self._load = None
-        self._pending = []
+        self._pending.clear()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop reading and wait for the panel's threads to end (an export in
@@ -1328,56 +1021,19 @@ class HistoryPanel(QWidget):
             text += " (reading…)"
         self.count_label.setText(text)
 
-    # --------------------------------------------------------------- failures
-
-    def _on_groups_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        group = self.groups_model.group(current.row()) if current.isValid() else None
-        self.records_model.set_rows(group.records if group is not None else [])
-        self._show_record(None)
-        if group is not None and group.records:
-            self.records_view.setCurrentIndex(self.records_model.index(0, 0))
-        self._update_actions()
-
-    def _on_records_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self._show_record(self.records_model.record(current.row()) if current.isValid() else None)
-
-    @property
-    def current_group(self) -> RecordedFailureGroup | None:
-        index = self.groups_view.currentIndex()
-        return self.groups_model.group(index.row()) if index.isValid() else None
-
-    @property
-    def current_failure(self) -> TaskRecord | None:
-        """The failed attempt whose traceback shows."""
-        return self._record
-
-    def _show_record(self, record: TaskRecord | None) -> None:
-        self._record = record
-        self.copy_button.setEnabled(record is not None)
-        if record is None:
-            self.error_label.clear()
-            self.detail_label.clear()
-            self.traceback_view.clear()
-            return
-        self.error_label.setText(
-            _error_text(record) if not record.message else f"{record.error_type}: {record.message}"
-        )
-        details = [f"input {record.seq}: {record.label or record.input or '—'}"]
-        if record.input and record.input != record.label:
-            details.append(record.input)
-        worker = "—" if record.worker is None else str(record.worker)
-        ran = f", ran {format_duration(record.seconds)}" if record.seconds is not None else ""
-        details.append(
-            f"attempt {record.attempt} on worker {worker}, failed {_when(record.finished) or '—'}{ran}"
-        )
-        self.detail_label.setText("\n".join(details))
-        self.traceback_view.setPlainText(_traceback_text(record))
-
-    def copy_traceback(self) -> None:
-        """Put the shown failure's traceback on the clipboard."""
-        if self._record is not None:
-            QGuiApplication.clipboard().setText(_traceback_text(self._record))
-            self.status_label.setText("Traceback copied")
+    def _clear_tasks(self) -> None:
+        """Empty the table through the model's own feed: rows of a run that
+        was still going end (they were only its picture at the time read),
+        then every finished row goes."""
+        model = self.tasks_model
+        if model.unfinished_count:
+            ends = [
+                Event(0, EventKind.TASK_CANCELLED, 0.0, row.task_id, None, None)
+                for row in model.rows()
+                if not row.state.finished
+            ]
+            model.apply_changes(Changes.of(ends))
+        model.clear_finished()
 
     # ---------------------------------------------------------------- actions
 
@@ -1390,7 +1046,7 @@ class HistoryPanel(QWidget):
         self.retry_action.setEnabled(usable and not going and bool(self._failures))
         self.export_action.setEnabled(usable)
         self.delete_action.setEnabled(usable and not going)
-        self.retry_group_button.setEnabled(usable and not going and self.current_group is not None)
+        self.inspector.set_retry_enabled(usable and not going)
         self.keep_button.setEnabled(self._store is not None)
         self.keep_spin.setEnabled(self._store is not None)
 
@@ -1404,15 +1060,15 @@ class HistoryPanel(QWidget):
         self.status_label.setText(f"Retrying {_plural(len(records), 'failed input')} of run {run.id}")
         return list(records)
 
-    def retry_group(self) -> list[TaskRecord]:
-        """Like ``retry_failures``, for the failures of the selected group only."""
-        run, group = self._run, self.current_group
-        if run is None or group is None or not self.retry_group_button.isEnabled():
-            return []
-        records = list(group.records)
+    def _on_inspector_retry_requested(self, failures: list[Failure]) -> None:
+        """Retry or Retry group in the failures: ask the window to run those
+        inputs again."""
+        run = self._run
+        records = [failure.record for failure in failures if failure.record is not None]
+        if run is None or not records:
+            return
         self.retry_requested.emit(run.id, records)
         self.status_label.setText(f"Retrying {_plural(len(records), 'failed input')} of run {run.id}")
-        return records
 
     def offer_resume(self, run: RunRecord, others: int = 0) -> None:
         """Offer, in a bar above the list, to resume ``run`` (one the last
@@ -1592,19 +1248,3 @@ class HistoryPanel(QWidget):
             "CSV files (*.csv);;JSON files (*.json)",
         )
         return export_format(path, chosen) if path else None
-
-    # ------------------------------------------------------------------ theme
-
-    def _on_theme_changed(self) -> None:
-        dark = _palette_is_dark(self.traceback_view)
-        if dark != self.highlighter.dark:
-            self.highlighter.set_dark(dark)
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
-            QTimer.singleShot(0, self, self._on_theme_changed)  # after the children were re-polished
-        super().changeEvent(event)
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
-        self._on_theme_changed()
-        super().showEvent(event)

@@ -20,6 +20,12 @@ one problem. Memory is bounded: at most ``max_failures`` failures are kept
 over all groups (the oldest go first), while each group's count stays exact.
 A Task record is kept only while its task runs and, once it failed, with its
 failure (a retry needs the record: ``pool.retry(task)``).
+
+The lists, the detail pane and the buttons are a ``FailureBrowser``, which
+``ExceptionInspector`` extends with the filing above and retries through its
+pool. The History panel shows a recorded run's failures in a browser of its
+own, filled at once (``set_groups``) with failures that carry the store's
+record instead of a Task; its Retry buttons emit ``retry_requested``.
 """
 
 from __future__ import annotations
@@ -80,10 +86,12 @@ from .throttled_label import ThrottledLabel
 
 if TYPE_CHECKING:
     from core import Event, Pool, Task, TaskError, TaskFuture
+    from core.store import TaskRecord
 
 __all__ = [
     "ExceptionInspector",
     "Failure",
+    "FailureBrowser",
     "FailureGroup",
     "FailureGroupsModel",
     "FailuresModel",
@@ -150,7 +158,7 @@ def message_signatures(messages: Sequence[str]) -> list[str]:
 
 @dataclasses.dataclass(eq=False, slots=True)
 class Failure:
-    """One failed attempt, as the inspector keeps it."""
+    """One failed attempt, as the inspector keeps it (or as the history recorded it)."""
 
     seq: int  # arrival order over all groups
     task_id: int | None
@@ -162,6 +170,23 @@ class Failure:
     group: FailureGroup
     #: the id of the attempt a retry from here started
     retried_as: int | None = None
+    #: the store's record, for a failure read from the history (``task`` is then None)
+    record: TaskRecord | None = None
+
+    @property
+    def name(self) -> str:
+        """The task's name, or the recorded attempt's label or input ("" when unknown)."""
+        if self.task is not None:
+            return self.task.name
+        if self.record is not None:
+            return self.record.label or self.record.input or ""
+        return ""
+
+    @property
+    def attempt(self) -> int | None:
+        if self.task is not None:
+            return self.task.attempt
+        return self.record.attempt if self.record is not None else None
 
     @property
     def traceback_text(self) -> str:
@@ -265,10 +290,12 @@ class FailureGroupsModel(_ListModel):
     COLUMNS = ("Exception", "Message", "Count", "Last seen")
     COL_TYPE, COL_MESSAGE, COL_COUNT, COL_LAST_SEEN = range(4)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, dated: bool = False) -> None:
         super().__init__(parent)
         self._groups: list[FailureGroup] = []
         self._row_of: dict[int, int] = {}  # id(group) -> row
+        #: how times read: a clock for a live pool, the date too for a run of another day
+        self._when = _date_time if dated else _clock
 
     def _items(self) -> Sequence[Any]:
         return self._groups
@@ -286,7 +313,7 @@ class FailureGroupsModel(_ListModel):
             if column == self.COL_COUNT:
                 return f"{group.count:,}"
             if column == self.COL_LAST_SEEN:
-                return _clock(group.last_seen)
+                return self._when(group.last_seen)
         elif role == SORT_ROLE:
             return (group.short_type, group.signature, group.count, group.last_seen)[column]
         elif role == Qt.ItemDataRole.ToolTipRole:
@@ -319,6 +346,13 @@ class FailureGroupsModel(_ListModel):
             self._row_of[id(group)] = first + offset
         self.endInsertRows()
 
+    def set_groups(self, groups: Sequence[FailureGroup]) -> None:
+        """Show ``groups`` in place of every group shown so far."""
+        self.beginResetModel()
+        self._groups = list(groups)
+        self._row_of = {id(group): row for row, group in enumerate(self._groups)}
+        self.endResetModel()
+
     def groups_changed(self, groups: Sequence[FailureGroup]) -> None:
         """Their counts, last-seen times or kept failures changed."""
         for group in groups:
@@ -337,10 +371,11 @@ class FailuresModel(_ListModel):
     COLUMNS = ("Time", "Task", "Attempt", "Worker", "Message", "Retried as")
     COL_TIME, COL_TASK, COL_ATTEMPT, COL_WORKER, COL_MESSAGE, COL_RETRIED = range(6)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, dated: bool = False) -> None:
         super().__init__(parent)
         self._group: FailureGroup | None = None
         self._rows: list[Failure] = []  # newest first
+        self._when = _date_time if dated else _clock
 
     def _items(self) -> Sequence[Any]:
         return self._rows
@@ -350,15 +385,15 @@ class FailuresModel(_ListModel):
             return None
         failure = self._rows[index.row()]
         column = index.column()
-        task = failure.task
         if role == Qt.ItemDataRole.DisplayRole:
             if column == self.COL_TIME:
-                return _clock(failure.time)
+                return self._when(failure.time)
             if column == self.COL_TASK:
-                name = f" {task.name}" if task is not None else ""
-                return f"#{failure.task_id}{name}"
+                name = failure.name
+                return f"#{failure.task_id} {name}" if name else f"#{failure.task_id}"
             if column == self.COL_ATTEMPT:
-                return str(task.attempt) if task is not None else ""
+                attempt = failure.attempt
+                return "" if attempt is None else str(attempt)
             if column == self.COL_WORKER:
                 return "" if failure.worker_id is None else str(failure.worker_id)
             if column == self.COL_MESSAGE:
@@ -511,50 +546,47 @@ RECOVERED_MEMORY = 16_384
 WIDE_LAYOUT = 720
 
 
-class ExceptionInspector(QWidget):
-    """Failures of ``pool``, grouped by problem, with traceback and retry.
+class FailureBrowser(QWidget):
+    """Failures grouped by problem: the groups, the failures of the selected
+    group, the selected failure's details and traceback, and Copy, Retry and
+    Retry group.
 
-    The window feeds it ``apply_events(batch)`` every tick."""
+    What fills it and what a retry does belong to its owner. The live
+    ``ExceptionInspector`` files a pool's failures as their events arrive
+    and retries through the pool; the History panel shows a recorded run's
+    failures (``set_groups``) and acts on ``retry_requested``. ``dated``
+    shows times with their date (a recorded run may be days old)."""
 
-    #: futures of the attempts a Retry or Retry group just started
-    tasks_retried = Signal(list)
+    #: the failures whose Retry or Retry group was clicked (ExceptionInspector
+    #: retries them itself and emits ``tasks_retried`` instead)
+    retry_requested = Signal(list)
 
-    def __init__(self, pool: Pool, parent: QWidget | None = None, max_failures: int = 5_000) -> None:
+    def __init__(self, parent: QWidget | None = None, *, dated: bool = False) -> None:
         super().__init__(parent)
-        self.pool = pool
-        #: failures kept over all groups; the oldest go first
-        self.max_failures = max_failures
-        self._live: dict[int, Task] = {}  # submitted, not ended yet
         self._groups: dict[tuple[str, str], FailureGroup] = {}
-        self._kept: deque[Failure] = deque()  # every kept failure, oldest first
-        self._failure_of: dict[int, Failure] = {}  # task id -> its kept failure
-        self._seq = 0
         self._total = 0  # failures filed, over all groups (the sum of their counts)
         self._unseen = 0  # failures the pool counted that the inspector never heard of
-        self._newest_event = float("-inf")  # Event.time of the newest event taken
-        # Ids of failures filed from their record (see resync), so that their
-        # event, should it come after all, is not filed again.
-        self._recovered: set[int] = set()
-        self._recovered_order: deque[int] = deque()
         self._current: Failure | None = None
+        self._retry_enabled = True
 
-        self.groups_model = FailureGroupsModel(self)
+        self.groups_model = FailureGroupsModel(self, dated=dated)
         self.groups_proxy = QSortFilterProxyModel(self)
         self.groups_proxy.setSourceModel(self.groups_model)
         self.groups_proxy.setSortRole(SORT_ROLE)
-        self.failures_model = FailuresModel(self)
-        self._build()
+        self.failures_model = FailuresModel(self, dated=dated)
+        self._build(dated)
 
     # ------------------------------------------------------------------ build
 
-    def _build(self) -> None:
+    def _build(self, dated: bool) -> None:
         groups, failures = FailureGroupsModel, FailuresModel
+        when = "2000-01-01 00:00:00.000" if dated else "00:00:00.000"
         self.groups_view = self._table(
             self.groups_proxy,
             {
                 groups.COL_TYPE: "ConnectionError",
                 groups.COL_COUNT: "99,999",
-                groups.COL_LAST_SEEN: "00:00:00.000",
+                groups.COL_LAST_SEEN: when,
             },
             groups.COL_MESSAGE,
             sort_column=groups.COL_LAST_SEEN,
@@ -567,7 +599,7 @@ class ExceptionInspector(QWidget):
         self.failures_view = self._table(
             self.failures_model,
             {
-                failures.COL_TIME: "00:00:00.000",
+                failures.COL_TIME: when,
                 failures.COL_TASK: "#9999 may fail #59",
                 failures.COL_ATTEMPT: "9",
                 failures.COL_WORKER: "99",
@@ -725,6 +757,226 @@ class ExceptionInspector(QWidget):
         header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
         return view
 
+    # ------------------------------------------------------------------ API
+
+    @property
+    def groups(self) -> list[FailureGroup]:
+        """Every group, newest problem first."""
+        return sorted(self._groups.values(), key=lambda g: g.last_seen, reverse=True)
+
+    @property
+    def failure_count(self) -> int:
+        """Failures filed, kept or not: the sum of the groups' counts."""
+        return self._total
+
+    @property
+    def unseen_failure_count(self) -> int:
+        """Failures the pool counted that the inspector never heard of."""
+        return self._unseen
+
+    @property
+    def current_failure(self) -> Failure | None:
+        return self._current
+
+    def select_group(self, group: FailureGroup) -> None:
+        row = self.groups_model.row_of(group)
+        if row is None:
+            return
+        index = self.groups_proxy.mapFromSource(self.groups_model.index(row, 0))
+        self.groups_view.setCurrentIndex(index)
+
+    def select_failure(self, failure: Failure) -> None:
+        if self.failures_model.group is not failure.group:
+            self.select_group(failure.group)
+        row = self.failures_model.row_of(failure)
+        if row is not None:
+            self.failures_view.setCurrentIndex(self.failures_model.index(row, 0))
+
+    def set_groups(self, groups: Sequence[FailureGroup]) -> None:
+        """Show ``groups`` in place of all shown so far (a recorded run's
+        failures; a browser fed by events files its own), and select the
+        first group in the view's order, with its newest failure."""
+        self._groups = {(group.type_name, group.signature): group for group in groups}
+        self._total = sum(group.count for group in groups)
+        self._unseen = 0
+        self.failures_model.set_group(None)
+        self._show_failure(None)
+        self.groups_model.set_groups(groups)
+        self._update_summary()
+        if self.groups_proxy.rowCount():
+            self.groups_view.setCurrentIndex(self.groups_proxy.index(0, 0))
+
+    def set_retry_enabled(self, enabled: bool) -> None:
+        """Whether Retry and Retry group may be used at all (a recorded run
+        still going, or a history that is closed, cannot be retried)."""
+        self._retry_enabled = enabled
+        self._update_actions()
+
+    def can_retry(self, failure: Failure | None) -> bool:
+        """Whether ``failure`` may be asked to run again."""
+        return failure is not None and self._retry_enabled and failure.retried_as is None
+
+    def _retry(self, failures: Sequence[Failure]) -> None:
+        """What Retry and Retry group do: ask the owner."""
+        if failures:
+            self.retry_requested.emit(list(failures))
+
+    # ------------------------------------------------------------ selection
+
+    def _on_groups_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            source = self.groups_proxy.mapToSource(current)
+            group = self.groups_model.group(source.row())
+        else:
+            group = None
+        if group is self.failures_model.group:
+            return
+        self.failures_model.set_group(group)
+        self._show_failure(None)
+        if group is not None and self.failures_model.rowCount():
+            # The newest failure, so a traceback shows at once.
+            self.failures_view.setCurrentIndex(self.failures_model.index(0, 0))
+
+    def _on_groups_proxy_rows_inserted(self, *_: object) -> None:
+        """The first problem shows at once, its newest failure and traceback
+        with it, without a click; a group the user picked stays picked."""
+        if not self.groups_view.currentIndex().isValid():
+            self.groups_view.setCurrentIndex(self.groups_proxy.index(0, 0))
+
+    def _on_failures_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_failure(self.failures_model.failure(current.row()) if current.isValid() else None)
+
+    def _on_failures_rows_removed(self, *_: object) -> None:
+        current = self.failures_view.currentIndex()
+        if not current.isValid():
+            self._show_failure(None)
+
+    def _show_failure(self, failure: Failure | None) -> None:
+        self._current = failure
+        labels = self.detail_labels
+        if failure is None:
+            for label in labels.values():
+                label.clear()
+            self.traceback_view.clear()
+            self._update_actions()
+            return
+        labels["error"].setText(str(failure.error))
+        name = failure.name
+        labels["task"].setText(f"#{failure.task_id} {name}" if name else f"#{failure.task_id}")
+        labels["worker"].setText("—" if failure.worker_id is None else str(failure.worker_id))
+        task, record = failure.task, failure.record
+        if task is not None:
+            arguments = describe_arguments(task)
+            attempt = str(task.attempt)
+            if task.retry_of is not None:
+                attempt += f" (a retry of #{task.retry_of})"
+            submitted, started = task.submitted_at, task.started_at
+        elif record is not None:
+            arguments = record.input or "—"
+            attempt = str(record.attempt)
+            submitted, started = record.submitted, record.started
+        else:
+            labels["arguments"].setText("unknown (submitted before the inspector started)")
+            for key in ("attempt", "submitted", "started"):
+                labels[key].setText("—")
+            labels["failed"].setText(_date_time(failure.time))
+            self.traceback_view.setPlainText(failure.traceback_text)
+            self._update_actions()
+            return
+        labels["arguments"].setText(arguments)
+        labels["attempt"].setText(attempt)
+        labels["submitted"].setText(_date_time(submitted))
+        labels["started"].setText(_later(started, submitted))
+        ran = f" (ran {failure.time - started:.3f} s)" if started else ""
+        labels["failed"].setText(_later(failure.time, submitted) + ran)
+        self.traceback_view.setPlainText(failure.traceback_text)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        failure = self._current
+        self.copy_button.setEnabled(failure is not None)
+        can_retry = self.can_retry
+        self.retry_button.setEnabled(can_retry(failure))
+        group = self.failures_model.group
+        self.retry_group_button.setEnabled(group is not None and any(map(can_retry, group.failures)))
+
+    def _update_summary(self) -> None:
+        total = self._total
+        groups = len(self._groups)
+        text = f"{total:,} failure{'s' if total != 1 else ''} in {groups} group{'s' if groups != 1 else ''}"
+        if self._unseen:
+            text += f" · {self._unseen:,} more not shown (their events were dropped)"
+        self.summary_text.set_text(text)
+
+    # --------------------------------------------------------------- actions
+
+    def _on_copy_clicked(self) -> None:
+        if self._current is not None:
+            QGuiApplication.clipboard().setText(self._current.traceback_text)
+            self.status_label.setText("Traceback copied")
+
+    def _on_retry_clicked(self) -> None:
+        if self._current is not None:
+            self._retry([self._current])
+
+    def _on_retry_group_clicked(self) -> None:
+        group = self.failures_model.group
+        if group is not None:
+            self._retry([f for f in group.failures if self.can_retry(f)])
+
+    # ----------------------------------------------------------------- theme
+
+    def _is_dark(self) -> bool:
+        # Themes come as stylesheets, which reach a widget's palette once it is
+        # polished: light text means a dark background.
+        view = self.traceback_view
+        view.ensurePolished()
+        palette = view.palette()
+        return (
+            palette.color(QPalette.ColorRole.Text).lightness()
+            > palette.color(QPalette.ColorRole.Base).lightness()
+        )
+
+    def _on_theme_changed(self) -> None:
+        dark = self._is_dark()
+        if dark != self.highlighter.dark:
+            self.highlighter.set_dark(dark)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            # After the children were re-polished too.
+            QTimer.singleShot(0, self, self._on_theme_changed)
+        super().changeEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        self._on_theme_changed()
+        super().showEvent(event)
+
+
+class ExceptionInspector(FailureBrowser):
+    """Failures of ``pool``, grouped by problem, with traceback and retry.
+
+    The window feeds it ``apply_changes(changes)`` every tick; Retry and
+    Retry group run the failed tasks again on the pool."""
+
+    #: futures of the attempts a Retry or Retry group just started
+    tasks_retried = Signal(list)
+
+    def __init__(self, pool: Pool, parent: QWidget | None = None, max_failures: int = 5_000) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        #: failures kept over all groups; the oldest go first
+        self.max_failures = max_failures
+        self._live: dict[int, Task] = {}  # submitted, not ended yet
+        self._kept: deque[Failure] = deque()  # every kept failure, oldest first
+        self._failure_of: dict[int, Failure] = {}  # task id -> its kept failure
+        self._seq = 0
+        self._newest_event = float("-inf")  # Event.time of the newest event taken
+        # Ids of failures filed from their record (see resync), so that their
+        # event, should it come after all, is not filed again.
+        self._recovered: set[int] = set()
+        self._recovered_order: deque[int] = deque()
+
     # ------------------------------------------------------------ the window
 
     def apply_events(self, batch: Sequence[Event]) -> None:
@@ -870,11 +1122,6 @@ class ExceptionInspector(QWidget):
     # ------------------------------------------------------------------ API
 
     @property
-    def groups(self) -> list[FailureGroup]:
-        """Every group, newest problem first."""
-        return sorted(self._groups.values(), key=lambda g: g.last_seen, reverse=True)
-
-    @property
     def live_task_count(self) -> int:
         """How many Task records are held for tasks that have not ended."""
         return len(self._live)
@@ -882,16 +1129,6 @@ class ExceptionInspector(QWidget):
     @property
     def kept_failure_count(self) -> int:
         return len(self._kept)
-
-    @property
-    def failure_count(self) -> int:
-        """Failures filed, kept or not: the sum of the groups' counts."""
-        return self._total
-
-    @property
-    def unseen_failure_count(self) -> int:
-        """Failures the pool counted that the inspector never heard of."""
-        return self._unseen
 
     def set_pool_failures(self, failed: int) -> None:
         """The pool counted ``failed`` failures since the inspector started
@@ -904,23 +1141,11 @@ class ExceptionInspector(QWidget):
             self._unseen = unseen
             self._update_summary()
 
-    @property
-    def current_failure(self) -> Failure | None:
-        return self._current
+    def can_retry(self, failure: Failure | None) -> bool:
+        return self._retry_enabled and _can_retry(failure)
 
-    def select_group(self, group: FailureGroup) -> None:
-        row = self.groups_model.row_of(group)
-        if row is None:
-            return
-        index = self.groups_proxy.mapFromSource(self.groups_model.index(row, 0))
-        self.groups_view.setCurrentIndex(index)
-
-    def select_failure(self, failure: Failure) -> None:
-        if self.failures_model.group is not failure.group:
-            self.select_group(failure.group)
-        row = self.failures_model.row_of(failure)
-        if row is not None:
-            self.failures_view.setCurrentIndex(self.failures_model.index(row, 0))
+    def _retry(self, failures: Sequence[Failure]) -> None:
+        self.retry(failures)
 
     def retry(self, failures: Sequence[Failure]) -> list[TaskFuture]:
         """Start a new attempt of each failure's task; returns their futures.
@@ -954,131 +1179,6 @@ class ExceptionInspector(QWidget):
         if futures:
             self.tasks_retried.emit(futures)
         return futures
-
-    # ------------------------------------------------------------ selection
-
-    def _on_groups_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
-            source = self.groups_proxy.mapToSource(current)
-            group = self.groups_model.group(source.row())
-        else:
-            group = None
-        if group is self.failures_model.group:
-            return
-        self.failures_model.set_group(group)
-        self._show_failure(None)
-        if group is not None and self.failures_model.rowCount():
-            # The newest failure, so a traceback shows at once.
-            self.failures_view.setCurrentIndex(self.failures_model.index(0, 0))
-
-    def _on_groups_proxy_rows_inserted(self, *_: object) -> None:
-        """The first problem shows at once, its newest failure and traceback
-        with it, without a click; a group the user picked stays picked."""
-        if not self.groups_view.currentIndex().isValid():
-            self.groups_view.setCurrentIndex(self.groups_proxy.index(0, 0))
-
-    def _on_failures_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self._show_failure(self.failures_model.failure(current.row()) if current.isValid() else None)
-
-    def _on_failures_rows_removed(self, *_: object) -> None:
-        current = self.failures_view.currentIndex()
-        if not current.isValid():
-            self._show_failure(None)
-
-    def _show_failure(self, failure: Failure | None) -> None:
-        self._current = failure
-        labels = self.detail_labels
-        if failure is None:
-            for label in labels.values():
-                label.clear()
-            self.traceback_view.clear()
-            self._update_actions()
-            return
-        task, error = failure.task, failure.error
-        labels["error"].setText(str(error))
-        labels["task"].setText(
-            f"#{failure.task_id} {task.name}" if task is not None else f"#{failure.task_id}"
-        )
-        labels["arguments"].setText(
-            describe_arguments(task)
-            if task is not None
-            else "unknown (submitted before the inspector started)"
-        )
-        labels["worker"].setText("—" if failure.worker_id is None else str(failure.worker_id))
-        if task is not None:
-            attempt = str(task.attempt)
-            if task.retry_of is not None:
-                attempt += f" (a retry of #{task.retry_of})"
-            labels["attempt"].setText(attempt)
-            labels["submitted"].setText(_date_time(task.submitted_at))
-            labels["started"].setText(_later(task.started_at, task.submitted_at))
-            ran = f" (ran {failure.time - task.started_at:.3f} s)" if task.started_at else ""
-            labels["failed"].setText(_later(failure.time, task.submitted_at) + ran)
-        else:
-            for key in ("attempt", "submitted", "started"):
-                labels[key].setText("—")
-            labels["failed"].setText(_date_time(failure.time))
-        self.traceback_view.setPlainText(failure.traceback_text)
-        self._update_actions()
-
-    def _update_actions(self) -> None:
-        failure = self._current
-        self.copy_button.setEnabled(failure is not None)
-        self.retry_button.setEnabled(_can_retry(failure))
-        group = self.failures_model.group
-        self.retry_group_button.setEnabled(group is not None and any(_can_retry(f) for f in group.failures))
-
-    def _update_summary(self) -> None:
-        total = self._total
-        groups = len(self._groups)
-        text = f"{total:,} failure{'s' if total != 1 else ''} in {groups} group{'s' if groups != 1 else ''}"
-        if self._unseen:
-            text += f" · {self._unseen:,} more not shown (their events were dropped)"
-        self.summary_text.set_text(text)
-
-    # --------------------------------------------------------------- actions
-
-    def _on_copy_clicked(self) -> None:
-        if self._current is not None:
-            QGuiApplication.clipboard().setText(self._current.traceback_text)
-            self.status_label.setText("Traceback copied")
-
-    def _on_retry_clicked(self) -> None:
-        if self._current is not None:
-            self.retry([self._current])
-
-    def _on_retry_group_clicked(self) -> None:
-        group = self.failures_model.group
-        if group is not None:
-            self.retry([f for f in group.failures if _can_retry(f)])
-
-    # ----------------------------------------------------------------- theme
-
-    def _is_dark(self) -> bool:
-        # Themes come as stylesheets, which reach a widget's palette once it is
-        # polished: light text means a dark background.
-        view = self.traceback_view
-        view.ensurePolished()
-        palette = view.palette()
-        return (
-            palette.color(QPalette.ColorRole.Text).lightness()
-            > palette.color(QPalette.ColorRole.Base).lightness()
-        )
-
-    def _on_theme_changed(self) -> None:
-        dark = self._is_dark()
-        if dark != self.highlighter.dark:
-            self.highlighter.set_dark(dark)
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
-            # After the children were re-polished too.
-            QTimer.singleShot(0, self, self._on_theme_changed)
-        super().changeEvent(event)
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
-        self._on_theme_changed()
-        super().showEvent(event)
 
 
 def _can_retry(failure: Failure | None) -> bool:

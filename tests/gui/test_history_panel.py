@@ -24,15 +24,10 @@ from PySide6.QtGui import QFontInfo, QGuiApplication
 
 from core import TaskState, ThreadPool
 from core.store import EXPORT_COLUMNS, INTERRUPTED, Store, TaskRecord
-from gui.history_panel import (
-    FailureGroupsModel,
-    HistoryPanel,
-    RowState,
-    RunColumn,
-    TaskColumn,
-    export_format,
-    group_failures,
-)
+from gui.history_panel import HistoryPanel, RecordedTask, RunColumn, export_format, group_failures
+from gui.inspector import ExceptionInspector, FailureBrowser, FailureGroupsModel, FailuresModel
+from gui.task_table_model import Column, RowState, StateRole, TaskFilterProxy, TaskTableModel
+from gui.tasks_panel import TaskTableView
 
 WAIT = 15.0  # seconds: generous, a loaded CI machine is slow
 
@@ -153,6 +148,11 @@ def column(model: QAbstractItemModel, col: int) -> list[str]:
     return [model.index(row, col).data() for row in range(model.rowCount())]
 
 
+def click_row(qtbot, view, row: int) -> None:
+    rect = view.visualRect(view.model().index(row, 0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
 def load(qtbot, panel: HistoryPanel, run_id: int) -> None:
     with qtbot.waitSignal(panel.run_loaded, timeout=WAIT * 1000) as blocker:
         assert panel.select_run(run_id)
@@ -202,57 +202,64 @@ def test_selecting_a_run_fills_its_tasks_and_failure_groups(qtbot, panel: Histor
     load(qtbot, panel, MIXED)
     tasks = panel.tasks_model
     assert tasks.rowCount() == 11  # 10 inputs, the last one tried twice
-    assert column(tasks, TaskColumn.SEQ) == [str(n) for n in range(1, 11)] + ["10"]
-    assert column(tasks, TaskColumn.INPUT) == [
+    assert column(tasks, Column.ID) == [str(n) for n in range(1, 12)]  # an attempt's number in the run
+    assert column(tasks, Column.LABEL) == [
         *GOOD,
         "user-17",
         "user-42",
         "user-99",
         "parse-twelve",
-        "parse-twelve",
+        "parse-twelve (attempt 2)",
     ]
-    assert column(tasks, TaskColumn.STATE) == ["done"] * 6 + ["failed"] * 5
-    assert column(tasks, TaskColumn.ATTEMPT)[-2:] == ["1", "2"]
-    assert column(tasks, TaskColumn.RESULT)[:6] == GOOD
-    assert column(tasks, TaskColumn.ERROR)[6] == "LookupError: user 17 not found"
-    assert (
-        column(tasks, TaskColumn.ERROR)[-1] == "ValueError: invalid literal for int() with base 10: 'twelve'"
-    )
-    assert all(column(tasks, TaskColumn.WORKER)) and all(column(tasks, TaskColumn.RUN_TIME))
-    assert "raise LookupError" in tasks.index(6, TaskColumn.ERROR).data(Qt.ItemDataRole.ToolTipRole)
+    assert column(tasks, Column.STATE) == ["done"] * 6 + ["failed"] * 5
+    assert column(tasks, Column.RESULT)[:6] == GOOD
+    assert column(tasks, Column.PROGRESS)[:6] == ["100 %"] * 6
+    assert column(tasks, Column.RESULT)[6] == "LookupError: user 17 not found"
+    assert column(tasks, Column.RESULT)[-1] == "ValueError: invalid literal for int() with base 10: 'twelve'"
+    assert all(column(tasks, Column.WORKER)) and all(column(tasks, Column.RUN_TIME))
+    assert all(column(tasks, Column.QUEUED_AT)) and all(column(tasks, Column.WAIT))
+    assert "raise LookupError" in tasks.index(6, Column.RESULT).data(Qt.ItemDataRole.ToolTipRole)
+    record = tasks.row_at(6).task.record
+    assert isinstance(record, TaskRecord) and (record.seq, record.label) == (7, "user-17")
     assert panel.tabs.tabText(1) == "Failures (4)"
     assert panel.count_label.text() == "11 attempts"
     assert "11 attempts of 10 inputs" in panel.status_label.text()
 
-    groups = panel.groups_model
-    assert [(g.type_name, g.signature, g.count) for g in groups.rows()] == [
+    inspector = panel.inspector
+    groups = inspector.groups_proxy
+    assert [(g.type_name, g.signature, g.count) for g in inspector.groups_model.groups()] == [
         ("LookupError", "user <num> not found", 3),
         ("ValueError", "invalid literal for int() with base <num>: <str>", 1),
     ]
     assert column(groups, FailureGroupsModel.COL_COUNT) == ["3", "1"]
+    assert "4 failures in 2 groups" in inspector.summary_label.text()
     # The most frequent problem is selected, and its newest failure.
-    assert panel.current_group is groups.group(0)
-    assert sorted(column(panel.records_model, 1)) == ["user-17", "user-42", "user-99"]
-    assert panel.current_failure is panel.records_model.record(0)
+    assert inspector.failures_model.group is inspector.groups_model.group(0)
+    assert sorted(column(inspector.failures_model, FailuresModel.COL_TASK)) == [
+        "#7 user-17",
+        "#8 user-42",
+        "#9 user-99",
+    ]
+    assert inspector.current_failure is inspector.failures_model.failure(0)
 
 
 def test_the_state_filter_and_the_search_narrow_the_tasks(qtbot, panel: HistoryPanel) -> None:
     load(qtbot, panel, MIXED)
     proxy = panel.tasks_proxy
     panel.set_state_filter([RowState.FAILED])
-    assert column(proxy, TaskColumn.INPUT) == [
+    assert column(proxy, Column.LABEL) == [
         "user-17",
         "user-42",
         "user-99",
         "parse-twelve",
-        "parse-twelve",
+        "parse-twelve (attempt 2)",
     ]
     assert panel.count_label.text() == "5 of 11 attempts"
     panel.search.setText("TWELVE")  # case-insensitive, and the error text counts
     qtbot.waitUntil(lambda: proxy.rowCount() == 2, timeout=int(WAIT * 1000))
     panel.set_state_filter(None)
     panel.search.setText("file-3")
-    qtbot.waitUntil(lambda: column(proxy, TaskColumn.INPUT) == ["file-3.txt"], timeout=int(WAIT * 1000))
+    qtbot.waitUntil(lambda: column(proxy, Column.LABEL) == ["file-3.txt"], timeout=int(WAIT * 1000))
     panel.search.clear()
     panel.set_state_filter(["done", "failed"])
     qtbot.waitUntil(lambda: proxy.rowCount() == 11, timeout=int(WAIT * 1000))
@@ -266,41 +273,117 @@ def test_sorting_a_column_sorts_the_records_and_a_third_click_restores_input_ord
     load(qtbot, panel, MIXED)
     view, proxy = panel.tasks_view, panel.tasks_proxy
     view.setCurrentIndex(proxy.index(0, 0))  # file-0.txt: the selection follows its record
-    view.sortByColumn(TaskColumn.STATE, Qt.SortOrder.DescendingOrder)
-    assert column(proxy, TaskColumn.STATE) == ["failed"] * 5 + ["done"] * 6
+    view.sortByColumn(Column.STATE, Qt.SortOrder.DescendingOrder)
+    assert column(proxy, Column.STATE) == ["failed"] * 5 + ["done"] * 6
     assert view.currentIndex().data() == "1" and view.currentIndex().row() == 5
-    view.sortByColumn(TaskColumn.INPUT, Qt.SortOrder.AscendingOrder)
-    assert column(proxy, TaskColumn.INPUT)[:2] == ["file-0.txt", "file-1.txt"]
-    assert column(proxy, TaskColumn.INPUT)[-1] == "user-99"
+    view.sortByColumn(Column.LABEL, Qt.SortOrder.AscendingOrder)
+    assert column(proxy, Column.LABEL)[:2] == ["file-0.txt", "file-1.txt"]
+    assert column(proxy, Column.LABEL)[-1] == "user-99"
     view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
-    assert column(proxy, TaskColumn.SEQ) == [str(n) for n in range(1, 11)] + ["10"]
+    assert column(proxy, Column.ID) == [str(n) for n in range(1, 12)]
 
 
 def test_the_traceback_viewer_shows_the_real_traceback_and_copies_it(qtbot, panel: HistoryPanel) -> None:
     load(qtbot, panel, MIXED)
-    viewer = panel.traceback_view
+    inspector = panel.inspector
+    viewer = inspector.traceback_view
     text = viewer.toPlainText()
     assert text.startswith("Traceback (most recent call last):")
     assert 'raise LookupError(f"user {user_id} not found")' in text
     assert ", in find_user" in text and text.rstrip().endswith("not found")
     assert viewer.isReadOnly()
     assert QFontInfo(viewer.font()).fixedPitch()
-    assert panel.error_label.text().startswith("LookupError: user ")
-    assert "attempt 1 on worker" in panel.detail_label.text()
+    labels = inspector.detail_labels
+    assert labels["error"].text().startswith("LookupError: user ")
+    assert labels["attempt"].text() == "1" and labels["worker"].text().isdigit()
+    assert labels["task"].text() in ("#7 user-17", "#8 user-42", "#9 user-99")
+    assert labels["submitted"].text()[:2] == "20"  # a date: the run may be days old
 
-    panel.groups_view.setCurrentIndex(panel.groups_model.index(1, 0))
+    inspector.groups_view.setCurrentIndex(inspector.groups_proxy.index(1, 0))
     text = viewer.toPlainText()
     assert "return int(text)" in text and ", in parse_number" in text
     assert text.rstrip().endswith("ValueError: invalid literal for int() with base 10: 'twelve'")
-    assert panel.current_failure is not None and panel.current_failure.attempt == 2
+    failure = inspector.current_failure
+    assert failure is not None and failure.record is not None and failure.record.attempt == 2
+    assert labels["attempt"].text() == "2" and labels["task"].text() == "#10 parse-twelve"
 
-    panel.copy_button.click()
+    inspector.copy_button.click()
     assert QGuiApplication.clipboard().text() == text
-    assert panel.status_label.text() == "Traceback copied"
+    assert inspector.status_label.text() == "Traceback copied"
+
+
+def test_a_run_shows_in_the_live_views_own_table_and_failure_browser(qtbot, panel: HistoryPanel) -> None:
+    """Not look-alikes: the classes the live view shows a pool with."""
+    assert isinstance(panel.inspector, FailureBrowser)
+    assert issubclass(ExceptionInspector, FailureBrowser)
+    assert type(panel.inspector.groups_model) is FailureGroupsModel
+    assert type(panel.inspector.failures_model) is FailuresModel
+    assert type(panel.tasks_model) is TaskTableModel
+    assert type(panel.tasks_proxy) is TaskFilterProxy
+    assert type(panel.tasks_view) is TaskTableView and panel.tasks_view.model() is panel.tasks_proxy
+
+    def headers(model: QAbstractItemModel) -> list[str]:
+        return [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+
+    assert headers(panel.tasks_model) == headers(TaskTableModel()) == [
+        "ID", "Label", "State", "Worker", "Queued at", "Wait", "Run time", "Progress", "Result",
+    ]  # fmt: skip
+    load(qtbot, panel, MIXED)
+    rows = list(panel.tasks_model.rows())
+    assert all(isinstance(row.task, RecordedTask) for row in rows)
+    assert [row.task.record.seq for row in rows] == [*range(1, 11), 10]
+    # The table's roles are the live ones: the state filter and the colours follow.
+    index = panel.tasks_model.index(6, Column.STATE)
+    assert index.data(StateRole) == RowState.FAILED
+    assert index.data(Qt.ItemDataRole.ForegroundRole) is not None
+
+
+def test_a_recorded_failure_clicked_shows_its_traceback_and_retry_sends_that_input(
+    qtbot, panel: HistoryPanel, store: Store
+) -> None:
+    load(qtbot, panel, MIXED)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.tabs.setCurrentIndex(1)
+    inspector = panel.inspector
+    model = inspector.failures_model
+    row = next(r for r in range(model.rowCount()) if model.failure(r).record.label == "user-42")
+    click_row(qtbot, inspector.failures_view, row)
+    failure = inspector.current_failure
+    assert failure is not None and failure.record is not None and failure.record.label == "user-42"
+    (recorded,) = [r for r in store.failures(MIXED) if r.label == "user-42"]
+    assert inspector.traceback_view.toPlainText() == recorded.traceback
+    assert inspector.traceback_view.toPlainText().rstrip().endswith("LookupError: user 42 not found")
+    assert inspector.detail_labels["arguments"].text() == (recorded.input or "—")
+
+    assert inspector.retry_button.isEnabled()
+    with qtbot.waitSignal(panel.retry_requested, timeout=1000) as blocker:
+        qtbot.mouseClick(inspector.retry_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == [MIXED, [recorded]]
+    assert panel.status_label.text() == "Retrying 1 failed input of run 1"
+
+
+def test_failures_of_a_run_still_going_cannot_be_retried(qtbot, panel: HistoryPanel, store: Store) -> None:
+    run_id = store.begin_run(title="going", processor="python")
+    with ThreadPool(1) as pool:
+        store.attach(pool, run_id)
+        wait([pool.schedule(find_user, (5,), label="user-5")], timeout=WAIT)
+    qtbot.waitUntil(lambda: store.run(run_id).failed == 1, timeout=int(WAIT * 1000))
+    panel.refresh()
+    load(qtbot, panel, run_id)
+    inspector = panel.inspector
+    assert inspector.current_failure is not None
+    assert not inspector.retry_button.isEnabled() and not inspector.retry_group_button.isEnabled()
+    store.finish_run(run_id)
+    panel.refresh()
+    qtbot.waitUntil(
+        lambda: not panel.loading and inspector.retry_button.isEnabled(), timeout=int(WAIT * 1000)
+    )
 
 
 @pytest.mark.parametrize(
-    "name", ["runs_model", "tasks_model", "tasks_proxy", "groups_model", "records_model"]
+    "name",
+    ["runs_model", "tasks_model", "tasks_proxy", "inspector.groups_model", "inspector.failures_model"],
 )
 def test_the_models_pass_the_model_tester_through_every_change(
     qtbot, panel: HistoryPanel, qtmodeltester, name: str
@@ -309,11 +392,14 @@ def test_the_models_pass_the_model_tester_through_every_change(
     from before a run is read, through pages arriving, sorting, filtering,
     another run, a refresh and a delete."""
     panel.page_rows = 2  # several pages, several inserts
-    qtmodeltester.check(getattr(panel, name), force_py=True)
+    model = panel
+    for part in name.split("."):
+        model = getattr(model, part)
+    qtmodeltester.check(model, force_py=True)
     load(qtbot, panel, MIXED)
-    panel.tasks_view.sortByColumn(TaskColumn.ERROR, Qt.SortOrder.DescendingOrder)
+    panel.tasks_view.sortByColumn(Column.RESULT, Qt.SortOrder.DescendingOrder)
     panel.set_state_filter([RowState.FAILED])
-    panel.groups_view.setCurrentIndex(panel.groups_model.index(1, 0))
+    panel.inspector.groups_view.setCurrentIndex(panel.inspector.groups_proxy.index(1, 0))
     panel.tasks_view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
     panel.set_state_filter(None)
     load(qtbot, panel, INTERRUPTED_RUN)
@@ -345,12 +431,13 @@ def test_retry_failures_carries_the_newest_failed_attempt_of_each_input(
 
     # The group's "Retry group" sends only that problem's inputs.
     with qtbot.waitSignal(panel.retry_requested, timeout=1000) as blocker:
-        panel.retry_group_button.click()
+        panel.inspector.retry_group_button.click()
     assert blocker.args[0] == MIXED
     assert sorted(r.label for r in blocker.args[1]) == ["user-17", "user-42", "user-99"]
 
     load(qtbot, panel, CLEAN)
     assert not panel.retry_action.isEnabled()
+    assert not panel.inspector.retry_group_button.isEnabled()
     with qtbot.assertNotEmitted(panel.retry_requested):
         assert panel.retry_failures() == []
 
@@ -359,7 +446,7 @@ def test_resume_is_offered_for_an_interrupted_run_only(qtbot, panel: HistoryPane
     load(qtbot, panel, INTERRUPTED_RUN)
     tasks = {t.label: t for t in store.tasks(INTERRUPTED_RUN)}
     assert tasks["slow.txt"].error_type == INTERRUPTED  # what a resume runs again
-    assert column(panel.tasks_model, TaskColumn.STATE) == ["done", "cancelled", "cancelled", "cancelled"]
+    assert column(panel.tasks_model, Column.STATE) == ["done", "cancelled", "cancelled", "cancelled"]
     assert panel.resume_action.isEnabled()
     with qtbot.waitSignal(panel.resume_requested, timeout=1000) as blocker:
         panel.resume_action.trigger()
@@ -392,7 +479,8 @@ def test_delete_asks_first_and_deletes_only_on_yes(qtbot, panel: HistoryPanel, s
     assert [run.id for run in store.list_runs()] == [3, 2]
     assert column(panel.runs_model, RunColumn.ID) == ["3", "2"]
     assert panel.current_run is None and panel.tasks_model.rowCount() == 0
-    assert panel.groups_model.rowCount() == 0 and panel.traceback_view.toPlainText() == ""
+    assert panel.inspector.groups_model.rowCount() == 0
+    assert panel.inspector.traceback_view.toPlainText() == ""
     assert not panel.delete_action.isEnabled()
     assert store.tasks(MIXED) == []
 
@@ -505,9 +593,9 @@ def test_a_run_beyond_the_cap_shows_its_first_attempts_and_says_so(
     panel = make_panel(store)
     panel.page_rows, panel.max_task_rows = 3, 5
     load(qtbot, panel, MIXED)
-    assert column(panel.tasks_model, TaskColumn.INPUT) == GOOD[:5]
+    assert column(panel.tasks_model, Column.LABEL) == GOOD[:5]
     assert "first 5 attempts" in panel.status_label.text()
-    assert panel.groups_model.rowCount() == 2  # failures are read whole
+    assert panel.inspector.groups_model.rowCount() == 2  # failures are read whole
 
 
 def test_switching_runs_while_one_is_read_shows_only_the_last_one(qtbot, panel: HistoryPanel) -> None:
@@ -516,8 +604,8 @@ def test_switching_runs_while_one_is_read_shows_only_the_last_one(qtbot, panel: 
     load(qtbot, panel, CLEAN)
     # The first run's reading ended and went through the pump: nothing of it showed.
     qtbot.waitUntil(lambda: not panel.busy, timeout=int(WAIT * 1000))
-    assert column(panel.tasks_model, TaskColumn.INPUT) == ["ok-0", "ok-1"]
-    assert panel.groups_model.rowCount() == 0 and panel.tabs.tabText(1) == "Failures"
+    assert column(panel.tasks_model, Column.LABEL) == ["ok-0", "ok-1"]
+    assert panel.inspector.groups_model.rowCount() == 0 and panel.tabs.tabText(1) == "Failures"
 
 
 def test_group_failures_is_pure_and_puts_the_most_frequent_problem_first(store: Store) -> None:
@@ -525,8 +613,12 @@ def test_group_failures_is_pure_and_puts_the_most_frequent_problem_first(store: 
     groups = group_failures(failures)
     assert [g.short_type for g in groups] == ["LookupError", "ValueError"]
     assert sum(g.count for g in groups) == len(failures)
-    finished = [r.finished or 0.0 for r in groups[0].records]
-    assert finished == sorted(finished, reverse=True)
+    assert [len(g.failures) for g in groups] == [g.count for g in groups]
+    kept = groups[0].failures  # oldest first, as the live inspector keeps them
+    assert [f.time for f in kept] == sorted(f.time for f in kept)
+    assert all(f.group is groups[0] and f.task is None for f in kept)
+    assert {f.record.label for f in kept} == {"user-17", "user-42", "user-99"}
+    assert [f.task_id for f in kept] == [f.record.seq for f in kept]
 
 
 # --------------------------------------------------------------- a big run
@@ -561,14 +653,14 @@ def test_selecting_a_run_of_50000_tasks_never_blocks_the_window(
             assert panel.loading
         probe.stop()
         assert panel.tasks_model.rowCount() == 50_001
-        assert panel.groups_model.rowCount() == 1
+        assert panel.inspector.groups_model.rowCount() == 1
         gaps = [b - a for a, b in itertools.pairwise(ticks)]
         assert selected < 0.5, f"selecting took {selected:.3f} s"
         assert max(gaps) < 0.5, f"the event loop stood still for {max(gaps):.3f} s"
         # Filtering 50,001 rows is a proxy's job, and stays quick too.
         panel.set_state_filter([RowState.FAILED])
         assert panel.tasks_proxy.rowCount() == 1
-        assert panel.tasks_proxy.index(0, TaskColumn.INPUT).data() == "the one failure"
+        assert panel.tasks_proxy.index(0, Column.LABEL).data() == "the one failure"
         panel.shutdown()
 
 

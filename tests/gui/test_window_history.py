@@ -126,6 +126,30 @@ def test_retry_failures_from_the_history_runs_them_again_into_the_same_run(qtbot
     assert attempts == dict.fromkeys(inputs, 2)
 
 
+def test_retry_of_one_failure_in_the_history_inspector_runs_only_that_input_again(qtbot, tmp_path):
+    db = tmp_path / "history.sqlite3"
+    inputs = make_inputs(tmp_path / "in", 3)
+    window = open_window(qtbot, str(db))
+    panel = window.start_job(python_spec("input_failing_once", inputs), 0)
+    run_id = window._job_runs[panel].run_id
+    assert wait_recorded(qtbot, window, run_id).failed == 3
+
+    history = window.history_panel
+    history.refresh()
+    assert history.select_run(run_id)
+    inspector = history.inspector  # the live inspector's failure browser
+    qtbot.waitUntil(lambda: inspector.retry_button.isEnabled(), timeout=WAIT)
+    chosen = inspector.current_failure.record
+    assert chosen.label in inputs
+    inspector.retry_button.click()
+    assert len(window.job_panels) == 2
+    qtbot.waitUntil(lambda: window.store.run(run_id).done == 1, timeout=WAIT)
+    record = wait_recorded(qtbot, window, run_id)
+    assert (record.done, record.failed, record.total) == (1, 2, 3)
+    attempts = Counter(r.label for r in window.store.tasks(run_id))
+    assert attempts == {label: 2 if label == chosen.label else 1 for label in inputs}
+
+
 def test_a_history_in_use_elsewhere_leaves_the_window_working_without_it(qtbot, tmp_path):
     db = tmp_path / "history.sqlite3"
     make_inputs(tmp_path / "in", 2)

@@ -22,13 +22,23 @@ from core import (
     EventKind,
     ProcessPool,
     TaskCancelled,
+    TaskError,
     TaskState,
     ThreadPool,
     WorkerInfo,
     WorkerState,
 )
 from core.demo import nap
-from gui.inspector import ExceptionInspector, FailureGroup, FailuresModel, message_signature
+from core.store import TaskRecord
+from gui.inspector import (
+    ExceptionInspector,
+    Failure,
+    FailureBrowser,
+    FailureGroup,
+    FailureGroupsModel,
+    FailuresModel,
+    message_signature,
+)
 from gui.workers_panel import (
     COL_DONE,
     COL_STATE,
@@ -495,7 +505,10 @@ def test_retry_one_reruns_the_real_failed_task_and_it_succeeds(qtbot, pool, buff
     assert failure is not None and failure.task_id == future.task_id
     assert inspector.retry_button.isEnabled()
 
-    with qtbot.waitSignal(inspector.tasks_retried, timeout=int(WAIT * 1000)) as retried:
+    with (
+        qtbot.waitSignal(inspector.tasks_retried, timeout=int(WAIT * 1000)) as retried,
+        qtbot.assertNotEmitted(inspector.retry_requested),  # the live one retries on its pool
+    ):
         qtbot.mouseClick(inspector.retry_button, Qt.MouseButton.LeftButton)
     (again,) = retried.args[0]
     assert again.result(timeout=WAIT) == "ok 7"
@@ -598,3 +611,73 @@ def test_traceback_colours_follow_a_dark_stylesheet(qtbot, inspector):
     qtbot.waitUntil(lambda: inspector.highlighter.dark, timeout=5000)
     inspector.setStyleSheet("")
     qtbot.waitUntil(lambda: not inspector.highlighter.dark, timeout=5000)
+
+
+# ------------------------------------------------- the browser of recorded failures
+
+
+def recorded(seq: int, message: str, finished: float, attempt: int = 1) -> TaskRecord:
+    traceback = (
+        f'Traceback (most recent call last):\n  File "job.py", line 3, in run\nLookupError: {message}\n'
+    )
+    return TaskRecord(
+        1, seq, attempt, f"input-{seq}", f"/data/input-{seq}.txt", TaskState.FAILED, 2,
+        finished - 2.0, finished - 1.0, finished, None, "LookupError", message, traceback,
+    )  # fmt: skip
+
+
+def recorded_group(records: list[TaskRecord]) -> FailureGroup:
+    first = records[0]
+    group = FailureGroup(
+        first.error_type, message_signature(first.message), first.finished, records[-1].finished
+    )
+    for n, record in enumerate(records):
+        error = TaskError(record.error_type, record.message, record.traceback)
+        group.failures.append(
+            Failure(n, record.seq, None, error, record.finished, record.worker, group, record=record)
+        )
+        group.count += 1
+    return group
+
+
+def test_the_live_inspector_is_a_failure_browser():
+    assert issubclass(ExceptionInspector, FailureBrowser)
+
+
+def test_a_failure_browser_shows_recorded_failures_and_asks_for_their_retry(qtbot):
+    browser = FailureBrowser(dated=True)
+    qtbot.addWidget(browser)
+    browser.resize(1000, 600)
+    browser.show()
+    day = 1_700_000_000.0
+    group = recorded_group([recorded(3, "user 3 not found", day), recorded(5, "user 5 not found", day + 60)])
+    browser.set_groups([group])
+    assert browser.groups == [group] and browser.failure_count == 2
+    assert "2 failures in 1 group" in browser.summary_label.text()
+    # The group and its newest failure show at once, times with their date.
+    newest = group.failures[-1]
+    assert browser.failures_model.group is group and browser.current_failure is newest
+    assert browser.groups_proxy.index(0, FailureGroupsModel.COL_LAST_SEEN).data().startswith("20")
+    assert browser.failures_model.index(0, FailuresModel.COL_TASK).data() == "#5 input-5"
+    assert browser.detail_labels["task"].text() == "#5 input-5"
+    assert browser.detail_labels["arguments"].text() == "/data/input-5.txt"
+    assert browser.detail_labels["attempt"].text() == "1"
+    assert browser.traceback_view.toPlainText().endswith("LookupError: user 5 not found\n")
+
+    older = group.failures[0]
+    _click_row(qtbot, browser.failures_view, browser.failures_model.row_of(older))
+    assert browser.current_failure is older
+    assert browser.traceback_view.toPlainText() == older.record.traceback
+    with qtbot.waitSignal(browser.retry_requested, timeout=1000) as asked:
+        qtbot.mouseClick(browser.retry_button, Qt.MouseButton.LeftButton)
+    assert asked.args == [[older]]
+    with qtbot.waitSignal(browser.retry_requested, timeout=1000) as asked:
+        qtbot.mouseClick(browser.retry_group_button, Qt.MouseButton.LeftButton)
+    assert asked.args == [[older, newest]]
+
+    browser.set_retry_enabled(False)
+    assert not browser.retry_button.isEnabled() and not browser.retry_group_button.isEnabled()
+    assert browser.copy_button.isEnabled()
+    browser.set_groups([])
+    assert browser.groups_model.rowCount() == 0 and browser.failures_model.rowCount() == 0
+    assert browser.current_failure is None and browser.traceback_view.toPlainText() == ""
