@@ -50,11 +50,14 @@ USAGE_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="poolscope", description="Process files on a pool, from a terminal."
+        prog="poolscope",
+        description="Process files on a pool, from a terminal.",
+        formatter_class=_HelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run",
+        formatter_class=_HelpFormatter,
         help="run a processor over files and folders",
         description=(
             "Run a processor over files and folders (folders recursively), in parallel. The run is "
@@ -94,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="log one tab-separated line per attempt, as GNU parallel's --joblog: Seq, Worker, "
         "Starttime (epoch), JobRuntime (s), State, Exitval (exit code, or the exception type), Input",
     )
-    run.add_argument("--db", metavar="PATH", help=f"the history file (default: {_shown(default_path())})")
+    run.add_argument("--db", metavar="PATH", help=f"the history file (default: {DEFAULT_DB})")
     run.add_argument("--no-history", action="store_true", help="do not record this run")
     run.add_argument(
         "--resume",
@@ -118,22 +121,40 @@ def _add_history_parser(commands: Any) -> None:
         "--db",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help=f"the history file (default: {_shown(default_path())})",
+        help=f"the history file (default: {DEFAULT_DB})",
     )
     history = commands.add_parser(
         "history",
         parents=[db],
+        formatter_class=_HelpFormatter,
         help="list, export or delete recorded runs",
         description="List recorded runs (newest first), export one, or delete some.",
     )
     history.add_argument("--last", type=_at_least(0), default=20, metavar="N", help="list N runs (0: all)")
     actions = history.add_subparsers(dest="action")
-    export = actions.add_parser("export", parents=[db], help="write a run's tasks as CSV or JSON")
+    export = actions.add_parser(
+        "export", parents=[db], formatter_class=_HelpFormatter, help="write a run's tasks as CSV or JSON"
+    )
     export.add_argument("run_id", type=int, metavar="RUN_ID")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--out", metavar="FILE", help="default: standard output")
-    delete = actions.add_parser("delete", parents=[db], help="delete runs and their tasks")
+    delete = actions.add_parser(
+        "delete", parents=[db], formatter_class=_HelpFormatter, help="delete runs and their tasks"
+    )
     delete.add_argument("run_ids", type=int, nargs="+", metavar="RUN_ID")
+
+
+#: Stands for the default history file in a help text, until the help is shown.
+DEFAULT_DB = "<the history file in the user's data folder>"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Names the default history file only when a help text is shown:
+    finding it loads platformdirs, which a run (say, with --db) never needs."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        text = super()._expand_help(action)
+        return text.replace(DEFAULT_DB, _shown(default_path())) if DEFAULT_DB in text else text
 
 
 def _shown(path: Path) -> str:
@@ -310,21 +331,44 @@ def _convert(processor: Processor, option: Option, text: str) -> Any:
     return text
 
 
-def _make_pool(kind: str, workers: int | None) -> Pool:
+def _make_pool(kind: str, workers: int | None, processor: Processor) -> Pool:
     # Imported here: a run needs one kind of pool, not both.
     if kind == "process":
         from .process_pool import ProcessPool
 
+        _preload_for_workers(processor)
         return ProcessPool(workers=workers)
     from .thread_pool import ThreadPool
 
     return ThreadPool(workers=workers or 4)
 
 
+def _preload_for_workers(processor: Processor) -> None:
+    """Have the forkserver import, once, what every worker process would
+    otherwise import for itself as it starts: the main module (which
+    multiprocessing runs again in each child), the worker's loop and the
+    processor's module. Each worker is then a fork that is ready at once,
+    instead of paying those imports again, all of them at the same time.
+
+    Only before the forkserver starts (a command line starts one pool); once
+    it runs, this changes nothing. Names that fail to import are skipped by
+    the forkserver, and each worker imports them as before."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    modules = ["__main__"]  # what the forkserver preloads when told nothing
+    main = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+    if main and not main.endswith("__main__"):  # multiprocessing.spawn skips those too
+        modules.append(main)
+    modules += [f"{__package__}.process_worker", processor.function.__module__]
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(dict.fromkeys(modules)))
+
+
 def _start(args: argparse.Namespace, out: TextIO, results: str | None, joblog: str | None) -> int:
     spec, pool_kind = _new_spec(args)  # bad usage leaves no history file behind
     # The workers start now, and get ready while the history opens.
-    pool = _make_pool(pool_kind, args.workers)
+    pool = _make_pool(pool_kind, args.workers, spec.processor)
     try:
         store = None
         if not args.no_history:
@@ -364,7 +408,7 @@ def _resume(args: argparse.Namespace, out: TextIO, results: str | None, joblog: 
     try:
         plan = _plan(args, store)
         workers = args.workers or plan.record.arguments.get("workers")
-        pool = _make_pool(plan.pool, workers)
+        pool = _make_pool(plan.pool, workers, plan.spec.processor)
         try:
             job = Job(pool, plan.spec, resume=plan.resume)
             try:

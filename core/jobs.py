@@ -29,6 +29,7 @@ import math
 import os
 import queue
 import re
+import sys
 import threading
 import time
 import urllib.parse
@@ -41,7 +42,6 @@ from .callables import resolve_callable
 from .errors import PoolClosed, QueueFull, TaskCancelled, UnknownTask
 from .expand import InputScope, Rejected, expand_paths
 from .pool import Pool
-from .processors import command, python_call
 from .processors.base import OutputError, Processor
 from .processors.outputs import remove_leftovers
 from .task import Task, TaskFuture, TaskState
@@ -264,12 +264,16 @@ def make_spec(
 
 def _preflight(processor: Processor, options: Mapping[str, Any]) -> None:
     """Catch, once, what would otherwise fail every single task the same way."""
-    if processor.function is command.process:
+    # Looked up, not imported: a processor's module is loaded once it is
+    # chosen, and a job of another processor need not load subprocess.
+    command = sys.modules.get(f"{__package__}.processors.command")
+    python_call = sys.modules.get(f"{__package__}.processors.python_call")
+    if command is not None and processor.function is command.process:
         try:
             command.build_command(options["template"], "example.txt", options.get("out_dir"))
         except ValueError as exc:
             raise ValueError(f"the command template does not work: {exc}") from None
-    elif processor.function is python_call.process:
+    elif python_call is not None and processor.function is python_call.process:
         resolve_callable(options["function"])  # a CallableNotFound is a ValueError
 
 

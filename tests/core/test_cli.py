@@ -228,3 +228,28 @@ def test_processors_lists_every_processor_with_its_options(tmp_path: Path) -> No
     for name in ["checksum", "thumbnail", "compress", "text-stats", "command", "python"]:
         assert f"\n{name}  (" in f"\n{done.stdout}"
     assert "--option algorithm=" in done.stdout
+
+
+def test_help_names_the_default_history_file(tmp_path: Path) -> None:
+    # The path is looked up only for the help text (a run need not load platformdirs).
+    # The tests' XDG_DATA_HOME is tmp_path / "xdg-data", shown from the home folder;
+    # compared without white space, which argparse's wrapping moves about.
+    shown = "(default:~/xdg-data/poolscope/history.sqlite3)"
+    for command in (["run"], ["history"], ["history", "export"], ["history", "delete"]):
+        done = poolscope(*command, "--help", cwd=tmp_path, home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert shown in "".join(done.stdout.split()), (command, done.stdout)
+
+
+def test_the_forkserver_preloads_what_each_worker_would_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    from multiprocessing import forkserver
+
+    from core import cli
+    from core.processors import get
+
+    monkeypatch.setattr(forkserver._forkserver, "_preload_modules", ["__main__"])
+    cli._preload_for_workers(get("checksum"))
+    preload = forkserver._forkserver._preload_modules
+    assert preload[0] == "__main__"
+    assert {"core.process_worker", "core.processors.checksum"} <= set(preload)
+    assert len(preload) == len(set(preload))
