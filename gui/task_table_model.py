@@ -208,6 +208,16 @@ TOOLTIP_LINES = 40
 #: late event trails its task's end by a tick at most, and even at 50,000
 #: tasks a second a tick drops fewer than 2,000 rows.
 FORGET_MEMORY = 16_384
+#: The id index is rebuilt after this many of its ids were dropped. A dict
+#: never reuses the slots of deleted keys: under the window's steady churn
+#: (a row in, a row out) CPython let the index's table grow to three times
+#: the live rows and its pages fill one by one until the next resize, so the
+#: resident size rose and fell by up to 6 MB with a full window of 100,000
+#: rows (and doubled, 5 MB more, at a resize hours later). Rebuilt, the table
+#: is sized for the rows it holds, and the slots used between two rebuilds
+#: are bounded (24 bytes each): under a megabyte. A rebuild copies the live
+#: entries in C, about 3 ms for 100,000 rows.
+COMPACT_INDEX_AFTER = 32_768
 #: Past this many separate ranges, a removal resets the model instead: one
 #: reset is cheaper for views and proxies than thousands of remove signals.
 MAX_REMOVE_RANGES = 256
@@ -374,6 +384,7 @@ class TaskTableModel(QAbstractTableModel):
         self._next_serial = 0
         self._forgotten: set[int] = set()
         self._forgotten_order: deque[int] = deque()
+        self._dropped_since_compact = 0  # see COMPACT_INDEX_AFTER
         #: A storm's shedding: a tick's changes of more tasks than this list
         #: only the newest this many (and every queued or running task); the
         #: tasks that started and ended within the tick before them get no
@@ -830,6 +841,18 @@ class TaskTableModel(QAbstractTableModel):
         Thousands per tick in a storm: the loops run in C (map, update)."""
         deque(map(self._index.__delitem__, ids), maxlen=0)
         self._remember_forgotten(ids)
+        self._dropped_since_compact += len(ids)
+        if self._dropped_since_compact >= COMPACT_INDEX_AFTER:
+            self._compact_index()
+
+    def _compact_index(self) -> None:
+        """Rebuild the id index without the slots its deleted ids left (see
+        COMPACT_INDEX_AFTER). ``update`` into an empty dict sizes the table
+        for the live entries once and copies them in C."""
+        index: dict[int, TaskRow] = {}
+        index.update(self._index)
+        self._index = index
+        self._dropped_since_compact = 0
 
     def _remember_forgotten(self, ids: list[int]) -> None:
         forgotten, order = self._forgotten, self._forgotten_order

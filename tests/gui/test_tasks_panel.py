@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import re
+import sys
 import threading
 import time
 import tracemalloc
@@ -32,6 +33,7 @@ from core import (
     report_progress,
 )
 from gui.task_table_model import (
+    COMPACT_INDEX_AFTER,
     FORGET_MEMORY,
     Column,
     ProgressRole,
@@ -456,6 +458,39 @@ def test_memory_stays_flat_once_the_window_is_full(qtbot):
     assert model.rowCount() == 1_000
     assert len(model._index) == 1_000
     assert after - filled < 256 * 1024, f"grew by {(after - filled) / 1024:.0f} KiB"
+
+
+def test_the_id_index_is_rebuilt_under_churn(qtbot):
+    """A dict never reuses the slots of deleted keys: rows flowing through a
+    full window use up fresh slots (and pages) until the dict resizes. The
+    model rebuilds its id index every COMPACT_INDEX_AFTER dropped ids, so it
+    holds no more slots than that beyond its rows, is never larger than a
+    dict left to churn, and still finds every row."""
+    model = TaskTableModel(max_finished=20_000)
+    short_lives = (EventKind.TASK_SUBMITTED, EventKind.TASK_DONE)
+    churned: dict[int, object] = {}  # the same keys, never rebuilt
+    next_id = 1
+
+    def push(count: int) -> None:
+        nonlocal next_id
+        for start in range(next_id, next_id + count, 2_000):
+            model.apply_events(list(synthetic_tasks(start, 2_000, short_lives)))
+        for task_id in range(next_id, next_id + count):
+            churned[task_id] = None
+            churned.pop(task_id - 20_000, None)
+        next_id += count
+
+    push(20_000)  # fills the window
+    indexes = set()
+    for _ in range(8):
+        push(16_000)  # half of COMPACT_INDEX_AFTER, about
+        indexes.add(id(model._index))
+        assert model._dropped_since_compact < COMPACT_INDEX_AFTER
+        assert sys.getsizeof(model._index) <= sys.getsizeof(churned)
+    assert len(indexes) > 1  # rebuilt along the way
+    assert len(model._index) == model.rowCount() == 20_000
+    assert all(model.find(row.task_id) is row for row in model.rows())
+    assert model.row_of(next_id - 1) == model.rowCount() - 1
 
 
 # ------------------------------------------------------------ filter and sort
