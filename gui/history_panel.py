@@ -84,10 +84,9 @@ from core.changes import Changes
 from core.errors import StoreError
 from core.store import RunState
 
-from .columns import fit_columns
 from .inspector import Failure, FailureBrowser, FailureGroup, FailureGroupsModel, message_signatures
 from .task_table_model import Column, RowState, TaskFilterProxy, TaskTableModel, format_duration, state_color
-from .tasks_panel import TaskTableView
+from .tasks_panel import TaskTableView, set_up_task_view
 
 if TYPE_CHECKING:
     from core.store import RunRecord, Store, TaskRecord
@@ -741,27 +740,7 @@ class HistoryPanel(QWidget):
     def _build_tasks_view(self, parent: QWidget) -> TaskTableView:
         """The live view's table, set up as the Tasks panel sets it up."""
         view = TaskTableView(self.tasks_model, self.tasks_proxy, parent)
-        view.setAlternatingRowColors(True)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.setWordWrap(False)
-        view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        view.setShowGrid(False)
-        rows = view.verticalHeader()  # fixed heights: the view never measures rows
-        rows.setVisible(False)
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
-        header = view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        fit_columns(view, _TASK_COLUMN_SAMPLES)
-        # Input order first (no sort column); a third click on a header goes back to it.
-        header.setSortIndicatorClearable(True)
-        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        view.setSortingEnabled(True)
+        set_up_task_view(view, _TASK_COLUMN_SAMPLES)
         return view
 
     def _build_failures_tab(self) -> QWidget:

@@ -251,6 +251,37 @@ def paint_progress(
     painter.restore()
 
 
+def set_up_task_view(
+    view: TaskTableView, samples: dict[int, str], extra: dict[int, int] | None = None
+) -> None:
+    """How a tasks table looks and behaves, live or in the history: whole
+    rows selected, no editing, fixed row heights (the view never measures
+    rows, which keeps 100,000 of them cheap to scroll), columns fitted to
+    ``samples``, and submission order until a header is clicked (a sorted
+    proxy pays a few comparisons per new row, an unsorted one none; a third
+    click goes back to it)."""
+    view.setAlternatingRowColors(True)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
+    view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    view.setShowGrid(False)
+    rows = view.verticalHeader()
+    rows.setVisible(False)
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    header.setHighlightSections(False)
+    fit_columns(view, samples, extra=extra)
+    header.setSortIndicatorClearable(True)
+    header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+    view.setSortingEnabled(True)
+
+
 class TasksPanel(QWidget):
     """Every task of ``pool``: filter by state, search, sort, and act on a
     task from its context menu. The window feeds it with ``apply_events``."""
@@ -335,34 +366,7 @@ class TasksPanel(QWidget):
 
     def _build_view(self) -> None:
         view = self.view = TaskTableView(self.model, self.proxy, self)
-        view.setAlternatingRowColors(True)
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.setWordWrap(False)
-        view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        view.setShowGrid(False)
-
-        # Fixed, uniform row heights: the view never measures rows, which is
-        # what keeps 100,000 rows cheap to scroll.
-        rows = view.verticalHeader()
-        rows.setVisible(False)
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
-
-        header = view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setHighlightSections(False)
-        fit_columns(view, _COLUMN_SAMPLES, extra={Column.PROGRESS: _PROGRESS_TRACK})
-        # Start in submission order (no sort column): a sorted proxy pays a
-        # few comparisons per new row, an unsorted one none. A third click on
-        # a header goes back to this order.
-        header.setSortIndicatorClearable(True)
-        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        view.setSortingEnabled(True)
-
+        set_up_task_view(view, _COLUMN_SAMPLES, extra={Column.PROGRESS: _PROGRESS_TRACK})
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
 
