@@ -141,6 +141,9 @@ class EventBuffer:
         self._append = self._events.append
         self._unsubscribe: Callable[[], None] = lambda: None
         self._received = 0
+        self._dropped = 0
+        # Set by discard(): the next drain counts every gap, as after a full buffer.
+        self._discarded = False
         self._start_at(first_seq)
 
     def _start_at(self, first_seq: int) -> None:
@@ -154,24 +157,37 @@ class EventBuffer:
     @property
     def dropped(self) -> int:
         """How many events were lost to the bound so far (as of the last drain)."""
-        return max(0, self._last_seq - self._first_seq + 1 - self._received)
+        return self._dropped
 
     def drain(self, limit: int | None = None) -> list[Event]:
         """Take up to ``limit`` events (all, when None), oldest first.
 
-        Meant for one consumer at a time."""
+        Meant for one consumer at a time.
+
+        Drops are found from the gaps in ``seq``. Concurrent emitters take
+        their seq, then append, so one may append after a later seq was
+        drained: a gap that is an event still on its way, not a loss. The
+        buffer can lose events only while it is full (or discards them), so
+        a gap is counted at once only after such a stretch; otherwise only
+        once a later drain still finds it open."""
         events = self._events
+        lossy = len(events) == events.maxlen or self._discarded
+        self._discarded = False
         popleft = events.popleft
         count = len(events) if limit is None else min(limit, len(events))
         batch = [popleft() for _ in range(count)]
-        if batch:
-            # Concurrent emitters may append slightly out of seq order, and an
-            # event numbered just before the subscription may still arrive.
-            first = self._first_seq
-            seqs = [e.seq for e in batch if e.seq >= first]
-            if seqs:
-                self._last_seq = max(self._last_seq, max(seqs))
-                self._received += len(seqs)
+        first, before = self._first_seq, self._last_seq
+        # An event numbered just before the subscription may still arrive.
+        seqs = [e.seq for e in batch if e.seq >= first]
+        late = sum(1 for seq in seqs if seq <= before)
+        if seqs:
+            self._last_seq = max(before, max(seqs))
+        received_before = self._received
+        self._received += len(seqs)
+        if lossy:
+            self._dropped = max(0, self._last_seq - first + 1 - self._received)
+        else:  # the gaps below what the previous drain had seen, and still open
+            self._dropped = max(0, before - first + 1 - received_before - late)
         return batch
 
     def discard(self, keep: int) -> int:
@@ -183,6 +199,8 @@ class EventBuffer:
         gone = max(0, len(events) - keep)
         for _ in range(gone):
             popleft()
+        if gone:
+            self._discarded = True
         return gone
 
     def close(self) -> None:

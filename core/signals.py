@@ -183,9 +183,9 @@ class PoolSignals(QObject):
                         signal.emit(event)
             if time.perf_counter() >= deadline:
                 break
-        # An event numbered before one already taken may still be on its
-        # way (its emitter was preempted between numbering and appending):
-        # ``dropped`` can fall again, so only a new high counts as lost.
+        # An event held up between numbering and appending for longer than
+        # a drain can still arrive after it was counted: ``dropped`` can
+        # fall again, so only a new high counts as lost.
         dropped = buffer.dropped
         if dropped > self._dropped_reported:
             changes.lost = dropped - self._dropped_reported

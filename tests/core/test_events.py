@@ -249,6 +249,46 @@ def test_drops_between_drains_are_counted() -> None:
     assert buffer.dropped == 7
 
 
+@pytest.mark.timeout(10)
+def test_an_event_still_on_its_way_is_not_counted_as_dropped() -> None:
+    # Emitters take their seq, then append: one held up between the two
+    # lands after a later event was drained. That is a late event, not a loss.
+    bus = EventBus()
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_first(event: Event) -> None:
+        if event.seq == 1:
+            held.set()
+            release.wait(WAIT)
+
+    bus.subscribe(hold_the_first)  # called before the buffer's append
+    buffer = bus.buffer()
+    slow = threading.Thread(target=bus.emit, args=(E.POOL_PAUSED,))
+    slow.start()
+    assert held.wait(WAIT)
+    bus.emit(E.POOL_RESUMED)
+
+    assert [e.seq for e in buffer.drain()] == [2]
+    assert buffer.dropped == 0
+    assert buffer.drain() == []
+    assert buffer.dropped == 1  # still open a drain later: counted
+    release.set()
+    slow.join(WAIT)
+    assert [e.seq for e in buffer.drain()] == [1]
+    assert buffer.dropped == 0  # it came after all
+
+
+def test_a_gap_left_by_a_full_buffer_is_counted_at_once() -> None:
+    bus = EventBus()
+    buffer = bus.buffer(maxlen=2)
+    for _ in range(5):
+        bus.emit(E.POOL_PAUSED)
+    assert [e.seq for e in buffer.drain(limit=1)] == [4]
+    assert buffer.dropped == 3
+    assert [e.seq for e in buffer.drain()] == [5]
+    assert buffer.dropped == 3
+
+
 # ----------------------------------------------------------- a task's story
 
 
