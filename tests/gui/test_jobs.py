@@ -356,14 +356,17 @@ def test_a_large_folder_keeps_the_window_responsive_and_counts_as_it_scans(
     # The feeder's breather after every burst of files, made longer: the scan
     # then lasts several of the panel's ticks, so a count while it scans must show.
     monkeypatch.setattr(core_jobs, "FEEDER_PAUSE_SECONDS", 0.01)
-    lateness = []
+    # Responsive: between two firings of a 10 ms timer, the GUI thread never
+    # works long. Its own CPU time is measured, not the wall clock, which
+    # also counts waits for a machine that other work keeps busy.
+    turns = []
     probe = QTimer()
     probe.setInterval(10)
-    last = [time.monotonic()]
+    last = [time.thread_time()]
 
     def on_probe() -> None:
-        now = time.monotonic()
-        lateness.append(now - last[0] - 0.010)
+        now = time.thread_time()
+        turns.append(now - last[0])
         last[0] = now
 
     probe.timeout.connect(on_probe)
@@ -384,7 +387,8 @@ def test_a_large_folder_keeps_the_window_responsive_and_counts_as_it_scans(
     assert while_scanning, "no count was shown while the folder was being scanned"
     assert "2,000 found" in panel.state_label.text()
     assert panel.model.rowCount() == 2_000
-    assert max(lateness) < 0.5, f"the event loop stalled for {max(lateness):.3f} s"
+    assert len(turns) >= 3  # it fired while the job ran
+    assert max(turns) < 0.25, f"the GUI thread worked {max(turns):.3f} s without a break"
 
 
 def test_cancelling_a_job_cancels_what_has_not_run(qtbot, window, tmp_path):
