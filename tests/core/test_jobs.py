@@ -187,6 +187,14 @@ PERMITTED = Processor("permitted", wait_for_permit, "runs when the test allows",
 PICKY = Processor("picky", fail_unless_good, "fails on files that are not good")
 
 
+def picky_when_permitted(path: str) -> dict:
+    wait_for_permit(path)
+    return fail_unless_good(path)
+
+
+PICKY_PERMITTED = Processor("picky-permitted", picky_when_permitted, "fails on bad files, when let through")
+
+
 def test_the_eta_is_what_is_left_at_the_rate_so_far(tmp_path, make_pool, jobs):
     files(tmp_path / "in", 10)
     now = [100.0]
@@ -220,8 +228,19 @@ def test_the_percentage_stop_rule_halts_a_real_job(tmp_path, make_pool, jobs):
     for path in made[:3]:
         path.write_text("good\n")
     rule = StopRule(max_failed_percent=50, min_finished=8)
-    job = start(jobs, make_pool(workers=1), make_spec(PICKY, [tmp_path / "in"], stop_rule=rule))
+    job = start(jobs, make_pool(workers=1), make_spec(PICKY_PERMITTED, [tmp_path / "in"], stop_rule=rule))
+    # Eight inputs let through (the three good ones and five bad), the ninth
+    # held: the rule has 5 of 8 failed to see before the pool could run on.
+    for _ in range(8):
+        _permits.release()
+    deadline = time.monotonic() + WAIT
+    while job.halted is None:
+        assert time.monotonic() < deadline, job.progress()
+        job.poll(timeout=0.05)
+    _permits.release()  # the one that was running when the batch halted
     run_to_end(job)
+    while _permits.acquire(blocking=False):  # left over, had it not started
+        pass
     progress = job.progress()
     assert progress.halted is not None and "the stop rule halts at 50 %" in progress.halted
     finished = progress.done + progress.failed
