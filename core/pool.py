@@ -1178,7 +1178,7 @@ def _error_record(exc: BaseException) -> TaskError:
 def _check_seconds(name: str, value: Any, allow_zero: bool = False) -> None:
     """A time-out must be a real number of seconds: a clear error for
     ``timeout="5"`` rather than a comparison failing somewhere inside."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}: {value!r}")
     seconds = float(value)
     if not (seconds >= 0 if allow_zero else seconds > 0):  # NaN fails both
