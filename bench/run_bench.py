@@ -74,8 +74,12 @@ def main() -> None:
         script = Path(tmp) / "mp_script.py"
         script.write_text(SCRIPT)
         cache = Path(tmp) / "bytecode"
+        # The installed command, as a user types it (``python -m gui.app`` where
+        # there is none).
+        installed = Path(sys.executable).with_name("poolscope")
+        command = [str(installed)] if installed.exists() else [sys.executable, "-m", "gui.app"]
         ours = [
-            sys.executable, "-m", "gui.app", "run", "-p", "checksum", "--pool", "process",
+            *command, "run", "-p", "checksum", "--pool", "process",
             "--workers", str(args.workers), "--db", str(Path(tmp) / "history.sqlite3"), str(folder),
         ]  # fmt: skip
         theirs = [sys.executable, str(script), str(folder), str(args.workers)]

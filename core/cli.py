@@ -23,6 +23,7 @@ import dataclasses
 import math
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import StoreError, StoreLocked, TaskError, UnknownRun
 from .events import Event, EventKind
-from .jobs import Job, JobProgress, JobSpec, Recorder, StopRule, make_spec, printable
+from .jobs import Job, JobSpec, Recorder, StopRule, make_spec, printable
 from .processors import registry
 from .processors.base import Option, Processor
 from .recorded_jobs import JobRun, ResumePlan, plan_resume, spec_of
@@ -214,6 +215,10 @@ def list_processors(out: TextIO) -> int:
 
 #: How long one poll of the job waits for news before the progress line is redrawn.
 POLL_SECONDS = 0.1
+#: After a poll that had news, the loop rests this long, so that it takes
+#: the news of many files at a time: woken for each one, it would take the
+#: GIL from the workers as often as a file ends.
+PACE_SECONDS = 0.005
 
 
 class _Usage(Exception):
@@ -335,34 +340,13 @@ def _make_pool(kind: str, workers: int | None, processor: Processor) -> Pool:
     # Imported here: a run needs one kind of pool, not both.
     if kind == "process":
         from .process_pool import ProcessPool
+        from .warm_start import preload_for_workers
 
-        _preload_for_workers(processor)
+        preload_for_workers(processor)  # unless it was started early (warm_start)
         return ProcessPool(workers=workers)
     from .thread_pool import ThreadPool
 
     return ThreadPool(workers=workers or 4)
-
-
-def _preload_for_workers(processor: Processor) -> None:
-    """Have the forkserver import, once, what every worker process would
-    otherwise import for itself as it starts: the main module (which
-    multiprocessing runs again in each child), the worker's loop and the
-    processor's module. Each worker is then a fork that is ready at once,
-    instead of paying those imports again, all of them at the same time.
-
-    Only before the forkserver starts (a command line starts one pool); once
-    it runs, this changes nothing. Names that fail to import are skipped by
-    the forkserver, and each worker imports them as before."""
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return
-    modules = ["__main__"]  # what the forkserver preloads when told nothing
-    main = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
-    if main and not main.endswith("__main__"):  # multiprocessing.spawn skips those too
-        modules.append(main)
-    modules += [f"{__package__}.process_worker", processor.function.__module__]
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(dict.fromkeys(modules)))
 
 
 def _start(args: argparse.Namespace, out: TextIO, results: str | None, joblog: str | None) -> int:
@@ -481,9 +465,15 @@ def _follow(job: Job, joblog_path: str | None, seqs: dict[str, int], append: boo
     interrupted = False
     try:
         job.start()
-        while not job.finished:
-            job.poll(timeout=POLL_SECONDS)
-            progress.update(job.progress())
+        with _CtrlC() as ctrl_c:
+            while not ctrl_c.pressed:
+                job.poll(timeout=POLL_SECONDS)
+                progress.update(job)
+                if job.finished:
+                    break
+                time.sleep(PACE_SECONDS)
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted = True
         job.pool.terminate()
@@ -498,6 +488,33 @@ def _follow(job: Job, joblog_path: str | None, seqs: dict[str, int], append: boo
         while job.poll():  # what ended while the pool stopped
             pass
     return interrupted
+
+
+class _CtrlC:
+    """Ctrl+C as a flag that the loop reads, while it runs. Raised as
+    KeyboardInterrupt, it would surface in whatever the main thread runs at
+    that moment -- a done callback or an event subscriber, which log every
+    exception and carry on -- and the run would go on as if nothing was
+    pressed. Where SIGINT is ignored (a background job) it stays ignored."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def _press(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _report(
@@ -787,11 +804,12 @@ class _Progress:
         self.started = time.monotonic()
         self.last = 0.0
 
-    def update(self, progress: JobProgress) -> None:
+    def update(self, job: Job) -> None:
         now = time.monotonic()
         if not self.live or now - self.last < 0.1:
             return
         self.last = now
+        progress = job.progress()
         finished, total = progress.settled, progress.inputs
         rate = finished / max(now - self.started, 1e-9)
         width = 30

@@ -110,6 +110,10 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
+        if argv[0] == "run":
+            from core.warm_start import start_workers_early
+
+            start_workers_early(argv[1:])  # while the rest of the engine imports
         from core.cli import main as command_line  # no Qt: works without a display
 
         return command_line(argv)

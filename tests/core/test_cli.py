@@ -84,6 +84,52 @@ def test_all_good_exits_zero_and_writes_csv_on_a_process_pool(inputs: Path, tmp_
     assert json.loads(row["result"])["digest"] == hashlib.md5(b"hello 1\n").hexdigest()
 
 
+EARLY_START = """
+import sys
+from multiprocessing import forkserver
+
+from core.warm_start import start_workers_early
+
+started = start_workers_early(sys.argv[1:])
+pid = forkserver._forkserver._forkserver_pid
+print(started, pid, " ".join(forkserver._forkserver._preload_modules))
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("argv", "starts"),
+    [
+        (["-p", "checksum", "--pool", "process", "in"], True),
+        (["in", "--pool=process", "--processor=text-stats"], True),
+        (["-p", "text-stats", "in"], True),  # its own choice is a process pool
+        (["-p", "checksum", "in"], False),  # a thread pool
+        (["-p", "text-stats", "--pool", "thread", "in"], False),
+        (["-p", "no-such-processor", "--pool", "process", "in"], False),
+        (["--resume", "3"], False),  # its pool is in the history
+        (["--pool", "process", "in"], False),  # bad usage, for core.cli to report
+        (["-p"], False),
+    ],
+)
+def test_a_process_pool_run_starts_its_forkserver_first_thing(argv: list[str], starts: bool) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EARLY_START, *argv],
+        capture_output=True, text=True, timeout=60, env=environment(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    started, pid, *preload = done.stdout.split()
+    assert started == str(starts)
+    if not starts:
+        assert pid == "None"
+        return
+    assert "core.process_worker" in preload
+    assert any(name.startswith("core.processors.") for name in preload)
+    try:  # it leaves with the process that started it
+        psutil.Process(int(pid)).wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+
+
 def test_a_failing_command_halts_the_batch_after_n_failures(inputs: Path, tmp_path: Path) -> None:
     done = poolscope(
         "run", "-p", "command", "-o", "template=sh -c 'exit 3'", "--workers", "1", "--halt-after", "2",
@@ -244,11 +290,11 @@ def test_help_names_the_default_history_file(tmp_path: Path) -> None:
 def test_the_forkserver_preloads_what_each_worker_would_import(monkeypatch: pytest.MonkeyPatch) -> None:
     from multiprocessing import forkserver
 
-    from core import cli
     from core.processors import get
+    from core.warm_start import preload_for_workers
 
     monkeypatch.setattr(forkserver._forkserver, "_preload_modules", ["__main__"])
-    cli._preload_for_workers(get("checksum"))
+    assert preload_for_workers(get("checksum"))
     preload = forkserver._forkserver._preload_modules
     assert preload[0] == "__main__"
     assert {"core.process_worker", "core.processors.checksum"} <= set(preload)

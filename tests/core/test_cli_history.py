@@ -243,7 +243,7 @@ def test_ctrl_c_leaves_an_interrupted_run_that_resumes(tmp_path: Path, db: Path)
     wait_for(lambda: len(lines(log)) >= 10, "ten inputs processed")
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=PATIENCE)
-    assert run.returncode == 1
+    assert run.returncode == 1, out + err
     assert "poolscope run: interrupted" in err
     assert f"run {run_id} interrupted: " in out
     wait_for(lambda: not processes_naming(str(log)), "the interrupted run's commands to end")

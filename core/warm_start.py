@@ -1,0 +1,74 @@
+"""Worker processes that are ready when the first file is: ``poolscope run``
+on a process pool starts the forkserver before it imports the rest of the
+engine, parses the paths or opens the history.
+
+The forkserver is a fresh interpreter that imports, once, what every worker
+would otherwise import for itself; each worker is then a plain fork of it.
+Started first thing, it does that on the other CPU while the command line
+imports, instead of after::
+
+    main process   import ─ parse ─ open history ─ pool ─ files ...
+    forkserver       └─ start ─ preload ─────────────────┴─ fork, fork ...
+
+Only a speed-up: whatever goes wrong here (an unknown processor, a command
+line that does not parse) is left for ``core.cli`` to report, and a
+forkserver started in vain leaves when this process does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .processors.base import Processor
+
+__all__ = ["preload_for_workers", "start_workers_early"]
+
+
+def preload_for_workers(processor: Processor) -> bool:
+    """Have the forkserver preload the main module (which multiprocessing
+    runs again in each child), the worker's loop and the processor's module.
+    Names that fail to import are skipped by the forkserver, and each worker
+    imports them as before. Once the forkserver runs, this changes nothing.
+    False where there is no forkserver."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    modules = ["__main__"]  # what the forkserver preloads when told nothing
+    main = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+    if main and not main.endswith("__main__"):  # multiprocessing.spawn skips those too
+        modules.append(main)
+    modules += [f"{__package__}.process_worker", processor.function.__module__]
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(dict.fromkeys(modules)))
+    return True
+
+
+def start_workers_early(argv: Sequence[str]) -> bool:
+    """For ``poolscope run ARGS``: start the forkserver now, preloaded for
+    the processor ARGS name, when that processor runs on a process pool
+    there. True when it was started."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    parser.add_argument("--processor", "-p")
+    parser.add_argument("--pool")
+    parser.add_argument("--resume")
+    try:
+        args, _ = parser.parse_known_args(argv)
+    except (argparse.ArgumentError, SystemExit):
+        return False
+    if not args.processor or args.resume is not None:  # a resume's pool is in its record
+        return False
+    from .processors import registry
+
+    try:
+        processor = registry.get(args.processor)
+    except KeyError:
+        return False
+    if (args.pool or processor.pool) != "process" or not preload_for_workers(processor):
+        return False
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+    return True
