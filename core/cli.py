@@ -342,7 +342,7 @@ def _make_pool(kind: str, workers: int | None, processor: Processor) -> Pool:
         from .process_pool import ProcessPool
         from .warm_start import preload_for_workers
 
-        preload_for_workers(processor)  # unless it was started early (warm_start)
+        preload_for_workers(processor.function.__module__)  # unless started early (warm_start)
         return ProcessPool(workers=workers)
     from .thread_pool import ThreadPool
 

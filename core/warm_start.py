@@ -21,15 +21,11 @@ import argparse
 import multiprocessing
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .processors.base import Processor
 
 __all__ = ["preload_for_workers", "start_workers_early"]
 
 
-def preload_for_workers(processor: Processor) -> bool:
+def preload_for_workers(processor_module: str) -> bool:
     """Have the forkserver preload the main module (which multiprocessing
     runs again in each child), the worker's loop and the processor's module.
     Names that fail to import are skipped by the forkserver, and each worker
@@ -41,7 +37,7 @@ def preload_for_workers(processor: Processor) -> bool:
     main = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
     if main and not main.endswith("__main__"):  # multiprocessing.spawn skips those too
         modules.append(main)
-    modules += [f"{__package__}.process_worker", processor.function.__module__]
+    modules += [f"{__package__}.process_worker", processor_module]
     multiprocessing.get_context("forkserver").set_forkserver_preload(list(dict.fromkeys(modules)))
     return True
 
@@ -49,7 +45,11 @@ def preload_for_workers(processor: Processor) -> bool:
 def start_workers_early(argv: Sequence[str]) -> bool:
     """For ``poolscope run ARGS``: start the forkserver now, preloaded for
     the processor ARGS name, when that processor runs on a process pool
-    there. True when it was started."""
+    there. True when it was started.
+
+    A built-in processor on ``--pool process`` is preloaded by its module's
+    name, which the forkserver imports on its side; without ``--pool``, the
+    processor is looked up for the pool it prefers."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     parser.add_argument("--processor", "-p")
     parser.add_argument("--pool")
@@ -58,15 +58,24 @@ def start_workers_early(argv: Sequence[str]) -> bool:
         args, _ = parser.parse_known_args(argv)
     except (argparse.ArgumentError, SystemExit):
         return False
-    if not args.processor or args.resume is not None:  # a resume's pool is in its record
-        return False
-    from .processors import registry
+    name = args.processor
+    if not name or args.resume is not None or args.pool not in (None, "process"):
+        return False  # a resume's pool is in its record
+    from .processors import BUILT_INS
 
-    try:
-        processor = registry.get(args.processor)
-    except KeyError:
-        return False
-    if (args.pool or processor.pool) != "process" or not preload_for_workers(processor):
+    if args.pool == "process" and name in BUILT_INS:
+        module = f"{__package__}.processors.{BUILT_INS[name]}"
+    else:
+        from .processors import registry
+
+        try:
+            processor = registry.get(name)
+        except KeyError:
+            return False
+        if (args.pool or processor.pool) != "process":
+            return False
+        module = processor.function.__module__
+    if not preload_for_workers(module):
         return False
     from multiprocessing import forkserver
 

@@ -30,6 +30,18 @@ if TYPE_CHECKING:
     from .outputs import PendingOutput, atomic_write, output_path
     from .registry import ENTRY_POINT_GROUP, PluginLoadError, get, load_errors, processors
 
+#: Built-in processor names and the modules that hold them (``PROCESSOR``),
+#: imported when first asked for: ``poolscope run -p checksum`` need not
+#: load Pillow, nor scan the installed packages for plugins.
+BUILT_INS = {
+    "checksum": "checksum",
+    "thumbnail": "thumbnail",
+    "compress": "compress",
+    "text-stats": "text_stats",
+    "command": "command",
+    "python": "python_call",
+}
+
 # Names load on first use (PEP 562): a worker process that imports one
 # module of this package does not pay for all of them.
 _EXPORTS = {
@@ -52,6 +64,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BUILT_INS",
     "CommandFailed",
     "ENTRY_POINT_GROUP",
     "InputError",

@@ -11,23 +11,12 @@ import importlib
 import threading
 from dataclasses import dataclass
 
+from . import BUILT_INS
 from .base import Processor, check_input
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginLoadError", "check_input", "get", "load_errors", "processors"]
 
 ENTRY_POINT_GROUP = "poolscope.processors"
-
-#: Built-in processor names and the modules that hold them (``PROCESSOR``),
-#: imported when first asked for: ``poolscope run -p checksum`` need not
-#: load Pillow, nor scan the installed packages for plugins.
-BUILT_INS = {
-    "checksum": "checksum",
-    "thumbnail": "thumbnail",
-    "compress": "compress",
-    "text-stats": "text_stats",
-    "command": "command",
-    "python": "python_call",
-}
 
 
 @dataclass(frozen=True)

@@ -294,7 +294,7 @@ def test_the_forkserver_preloads_what_each_worker_would_import(monkeypatch: pyte
     from core.warm_start import preload_for_workers
 
     monkeypatch.setattr(forkserver._forkserver, "_preload_modules", ["__main__"])
-    assert preload_for_workers(get("checksum"))
+    assert preload_for_workers(get("checksum").function.__module__)
     preload = forkserver._forkserver._preload_modules
     assert preload[0] == "__main__"
     assert {"core.process_worker", "core.processors.checksum"} <= set(preload)
