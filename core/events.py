@@ -127,6 +127,12 @@ class EventBus:
         return event
 
 
+#: A gap in seq that no full buffer explains counts as dropped once it has
+#: stayed open this long (seconds): an emitter held up between numbering its
+#: event and appending it is back well within it.
+LATE_SECONDS = 0.5
+
+
 class EventBuffer:
     """A bounded, thread-safe queue of events, drained in batches.
 
@@ -144,6 +150,8 @@ class EventBuffer:
         self._dropped = 0
         # Set by discard(): the next drain counts every gap, as after a full buffer.
         self._discarded = False
+        # Since when a gap that no full stretch explains has been open.
+        self._gap_since: float | None = None
         self._start_at(first_seq)
 
     def _start_at(self, first_seq: int) -> None:
@@ -169,7 +177,7 @@ class EventBuffer:
         drained: a gap that is an event still on its way, not a loss. The
         buffer can lose events only while it is full (or discards them), so
         a gap is counted at once only after such a stretch; otherwise only
-        once a later drain still finds it open."""
+        once it has stayed open for ``LATE_SECONDS``."""
         events = self._events
         lossy = len(events) == events.maxlen or self._discarded
         self._discarded = False
@@ -186,8 +194,16 @@ class EventBuffer:
         self._received += len(seqs)
         if lossy:
             self._dropped = max(0, self._last_seq - first + 1 - self._received)
-        else:  # the gaps below what the previous drain had seen, and still open
-            self._dropped = max(0, before - first + 1 - received_before - late)
+            self._gap_since = None
+            return batch
+        # The gaps below what earlier drains had seen, and still open.
+        gaps = max(0, before - first + 1 - received_before - late)
+        if gaps <= self._dropped:  # none new (some may have been filled)
+            self._dropped, self._gap_since = gaps, None
+        elif self._gap_since is None:
+            self._gap_since = time.monotonic()
+        elif time.monotonic() - self._gap_since >= LATE_SECONDS:
+            self._dropped, self._gap_since = gaps, None
         return batch
 
     def discard(self, keep: int) -> int:
