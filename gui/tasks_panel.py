@@ -378,8 +378,12 @@ class TasksPanel(QWidget):
 
     def apply_changes(self, changes: Changes) -> None:
         """Bring the table up to date with one tick's changes."""
-        self.model.apply_changes(changes)
-        if self.model.unfinished_count:
+        model = self.model
+        not_listed = model.not_listed
+        model.apply_changes(changes)
+        if model.not_listed != not_listed:  # no row came or went to say so
+            self._on_model_rows_changed()
+        if model.unfinished_count:
             self.view.viewport().update()  # running times moved on
 
     def resync(self) -> int:
