@@ -371,7 +371,7 @@ def test_force_stop_kills_a_busy_worker_process_after_confirmation(qtbot, proces
 
     click(qtbot, panel, panel.force_stop_action)  # answered "Yes"
     assert len(questions) == 2
-    qtbot.waitUntil(future.done, timeout=WAIT)
+    qtbot.waitUntil(future.done, timeout=int(WAIT * 1000))
     assert future.cancelled() and isinstance(future.task.error, TaskCancelled)  # killed, as a cancel
     assert future.task.state is TaskState.CANCELLED
 
