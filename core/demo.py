@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from .task import current_task, report_progress
 
-__all__ = ["DemoTask", "burn_cpu", "demo_batch", "nap", "report_steps", "unlucky"]
+__all__ = ["DemoTask", "burn_cpu", "demo_batch", "demo_task", "nap", "report_steps", "unlucky"]
 
 
 def nap(seconds: float) -> float:
@@ -70,18 +70,19 @@ class DemoTask(NamedTuple):
 def demo_batch(count: int = 60, seed: int | None = None) -> list[DemoTask]:
     """A mix of short sleeps, CPU work, progress reporters and failures."""
     rng = random.Random(seed)
-    tasks = []
-    for i in range(count):
-        kind = rng.choices(["sleep", "cpu", "progress", "fail"], weights=[4, 3, 2, 1])[0]
-        if kind == "sleep":
-            seconds = round(rng.uniform(0.05, 0.6), 2)
-            tasks.append(DemoTask(nap, (seconds,), f"sleep {seconds:g} s #{i}"))
-        elif kind == "cpu":
-            rounds = rng.randrange(2_000, 20_000)
-            tasks.append(DemoTask(burn_cpu, (rounds,), f"cpu {rounds} rounds #{i}"))
-        elif kind == "progress":
-            steps = rng.randrange(5, 15)
-            tasks.append(DemoTask(report_steps, (steps, 0.05), f"progress {steps} steps #{i}"))
-        else:
-            tasks.append(DemoTask(unlucky, (0.7, 0.1, rng.randrange(1 << 30)), f"may fail #{i}"))
-    return tasks
+    return [demo_task(i, rng) for i in range(count)]
+
+
+def demo_task(i: int, rng: random.Random) -> DemoTask:
+    """The ``i``-th task of a demo batch, of a kind drawn from ``rng``."""
+    kind = rng.choices(["sleep", "cpu", "progress", "fail"], weights=[4, 3, 2, 1])[0]
+    if kind == "sleep":
+        seconds = round(rng.uniform(0.05, 0.6), 2)
+        return DemoTask(nap, (seconds,), f"sleep {seconds:g} s #{i}")
+    if kind == "cpu":
+        rounds = rng.randrange(2_000, 20_000)
+        return DemoTask(burn_cpu, (rounds,), f"cpu {rounds} rounds #{i}")
+    if kind == "progress":
+        steps = rng.randrange(5, 15)
+        return DemoTask(report_steps, (steps, 0.05), f"progress {steps} steps #{i}")
+    return DemoTask(unlucky, (0.7, 0.1, rng.randrange(1 << 30)), f"may fail #{i}")

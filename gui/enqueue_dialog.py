@@ -7,8 +7,9 @@ the dialog, which stays open.
 
 from __future__ import annotations
 
+import pickle
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from typing import Any, NamedTuple
 
 from PySide6.QtWidgets import (
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 from core import demo
 from core.callables import CallableNotFound, parse_arguments, resolve_callable
 
-__all__ = ["EnqueueDialog", "PlannedTask"]
+__all__ = ["EnqueueDialog", "Plan", "PlannedTask"]
 
 
 class PlannedTask(NamedTuple):
@@ -47,10 +48,19 @@ KINDS = ["Mixed demo", "Sleep", "CPU burn", "Random failures", "Progress reporte
 class EnqueueDialog(QDialog):
     """Ask what to queue, on which pool, how many times."""
 
-    def __init__(self, pool_names: list[str], current_pool: int = 0, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        pool_names: list[str],
+        current_pool: int = 0,
+        parent: QWidget | None = None,
+        pickled_pools: Collection[int] = (),
+    ) -> None:
+        """``pickled_pools``: the indexes of the pools whose tasks travel by
+        pickle (process pools), checked before anything is queued there."""
         super().__init__(parent)
+        self.pickled_pools = frozenset(pickled_pools)
         self.setWindowTitle("Enqueue tasks")
-        self.planned: list[PlannedTask] = []
+        self.planned: Plan = Plan(0, _nothing)
 
         form = QFormLayout()
         self.pool_box = QComboBox()
@@ -126,6 +136,8 @@ class EnqueueDialog(QDialog):
         """Queue nothing until every field makes sense."""
         try:
             self.planned = self.plan()
+            if self.pool_index in self.pickled_pools:
+                _check_travels(next(iter(self.planned)), self.pool_box.currentText())
         except ValueError as exc:
             self.error_label.setText(str(exc))
             self.error_label.show()
@@ -133,42 +145,46 @@ class EnqueueDialog(QDialog):
         self.error_label.hide()
         super().accept()
 
-    def plan(self) -> list[PlannedTask]:
+    def plan(self) -> Plan:
         """The tasks the fields describe; ValueError says what is wrong."""
-        timeout = self.timeout
-        return [task._replace(timeout=timeout) for task in self._plan_kind()]
-
-    def _plan_kind(self) -> list[PlannedTask]:
-        count = self.count_box.value()
+        count, timeout = self.count_box.value(), self.timeout
         kind = KINDS[self.kind_box.currentIndex()]
-        rng = random.Random()
         if kind == "Mixed demo":
-            return [PlannedTask(t.fn, t.args, {}, t.label) for t in demo.demo_batch(count)]
+            return Plan(count, lambda i, rng: _from_demo(demo.demo_task(i, rng), timeout))
         if kind == "Sleep":
             low, high = self.sleep_min.value(), self.sleep_max.value()
             if low > high:
                 raise ValueError("the shortest sleep is longer than the longest")
-            return [
-                PlannedTask(demo.nap, (round(rng.uniform(low, high), 3),), {}, f"sleep #{i}")
-                for i in range(count)
-            ]
+            return Plan(
+                count,
+                lambda i, rng: PlannedTask(
+                    demo.nap, (round(rng.uniform(low, high), 3),), {}, f"sleep #{i}", timeout
+                ),
+            )
         if kind == "CPU burn":
             rounds = self.cpu_rounds.value()
-            return [
-                PlannedTask(demo.burn_cpu, (rounds,), {}, f"cpu {rounds} rounds #{i}") for i in range(count)
-            ]
+            return Plan(
+                count,
+                lambda i, rng: PlannedTask(
+                    demo.burn_cpu, (rounds,), {}, f"cpu {rounds} rounds #{i}", timeout
+                ),
+            )
         if kind == "Random failures":
             chance, seconds = self.fail_chance.value() / 100, self.fail_seconds.value()
-            return [
-                PlannedTask(demo.unlucky, (chance, seconds, rng.randrange(1 << 30)), {}, f"may fail #{i}")
-                for i in range(count)
-            ]
+            return Plan(
+                count,
+                lambda i, rng: PlannedTask(
+                    demo.unlucky, (chance, seconds, rng.randrange(1 << 30)), {}, f"may fail #{i}", timeout
+                ),
+            )
         if kind == "Progress reporter":
             steps, seconds = self.steps.value(), self.step_seconds.value()
-            return [
-                PlannedTask(demo.report_steps, (steps, seconds), {}, f"progress {steps} steps #{i}")
-                for i in range(count)
-            ]
+            return Plan(
+                count,
+                lambda i, rng: PlannedTask(
+                    demo.report_steps, (steps, seconds), {}, f"progress {steps} steps #{i}", timeout
+                ),
+            )
         name = self.function_edit.text().strip()
         if not name:
             raise ValueError("name the function to call, as package.module:function")
@@ -177,7 +193,45 @@ class EnqueueDialog(QDialog):
         except CallableNotFound as exc:
             raise ValueError(str(exc)) from None
         args, kwargs = parse_arguments(self.arguments_edit.toPlainText())
-        return [PlannedTask(fn, args, kwargs, f"{name} #{i}") for i in range(count)]
+        return Plan(count, lambda i, rng: PlannedTask(fn, args, kwargs, f"{name} #{i}", timeout))
+
+
+class Plan:
+    """What the dialog asks to queue: ``len(plan)`` tasks, made as they are
+    queued (a million need not be in memory at once), the same ones each
+    time it is gone through. ``make(i, rng)`` makes the ``i``-th."""
+
+    def __init__(self, count: int, make: Callable[[int, random.Random], PlannedTask]) -> None:
+        self._count = count
+        self._make = make
+        self._seed = random.randrange(1 << 32)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[PlannedTask]:
+        make, rng = self._make, random.Random(self._seed)
+        return (make(i, rng) for i in range(self._count))
+
+
+def _nothing(i: int, rng: random.Random) -> PlannedTask:
+    raise IndexError(i)
+
+
+def _from_demo(task: demo.DemoTask, timeout: float | None) -> PlannedTask:
+    return PlannedTask(task.fn, task.args, {}, task.label, timeout)
+
+
+def _check_travels(task: PlannedTask, pool_name: str) -> None:
+    """A worker process gets its task by pickle: refuse, in the dialog, one
+    that cannot go (a lambda, a local function, an open file as argument)."""
+    try:
+        pickle.dumps((task.fn, task.args, task.kwargs), pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise ValueError(
+            f"this task cannot be sent to a worker process of {pool_name} ({type(exc).__name__}: {exc}); "
+            "call a module-level function with plain arguments, or queue it on a thread pool"
+        ) from None
 
 
 def _seconds(value: float) -> QDoubleSpinBox:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ from core.recorded_jobs import JobRun, ResumePlan, plan_resume
 
 from . import resources
 from .enqueue_dialog import EnqueueDialog, PlannedTask
+from .enqueuing import Feed
 from .history_panel import HistoryPanel
 from .job_dialog import POOL_KINDS, JobDialog, PathDropTarget, paths_from_mime
 from .job_panel import JobPanel, JobsDock
@@ -126,6 +127,8 @@ class MainWindow(PathDropTarget, QMainWindow):
         self._batch_total = 0
         self._batch_base = 0
         self._batch_started = 0.0
+        #: plans still going into a pool (see enqueue)
+        self._feeds: list[Feed] = []
 
         self.tabs = QTabWidget(documentMode=True)
         for view, icon in zip(self.views, ("threads", "processes"), strict=True):
@@ -323,16 +326,35 @@ class MainWindow(PathDropTarget, QMainWindow):
     def current_pool(self) -> Pool:
         return self.current_view.pool
 
-    def enqueue(self, planned: Sequence[PlannedTask], pool_index: int | None = None) -> None:
-        """Queue tasks on a pool (the current one by default)."""
-        pool = self.pools[self.tabs.currentIndex() if pool_index is None else pool_index]
+    def enqueue(self, planned: Collection[PlannedTask], pool_index: int | None = None) -> Feed:
+        """Queue tasks on a pool (the current one by default): a few at once,
+        many a slice per event-loop turn (``gui.enqueuing``)."""
+        index = self.tabs.currentIndex() if pool_index is None else pool_index
+        pool, name = self.pools[index], self.views[index].name
         self._start_batch_if_idle()
-        for task in planned:
-            pool.schedule(task.fn, task.args, task.kwargs, label=task.label, timeout=task.timeout)
-        self._batch_total += len(planned)
-        self.statusBar().showMessage(
-            f"Queued {len(planned):,} tasks on {self.views[self.pools.index(pool)].name}", 3000
+
+        def submit(task: PlannedTask) -> None:
+            fn, args, kwargs, label, timeout = task
+            pool.schedule(fn, args, kwargs, label=label, timeout=timeout, block=False)
+            self._batch_total += 1
+
+        feed = Feed(planned, len(planned), submit, self)
+        self._feeds.append(feed)
+        status = self.statusBar()
+        feed.progressed.connect(
+            lambda queued, count: status.showMessage(f"Queuing on {name}: {queued:,} of {count:,} tasks")
         )
+        feed.finished.connect(lambda: status.showMessage(f"Queued {feed.count:,} tasks on {name}", 3000))
+        feed.failed.connect(lambda reason, queued: self._on_feed_failed(name, reason, queued, feed.count))
+        for signal in (feed.finished, feed.failed):
+            signal.connect(lambda *_: self._feeds.remove(feed) if feed in self._feeds else None)
+        feed.start()
+        return feed
+
+    def _on_feed_failed(self, name: str, reason: str, queued: int, count: int) -> None:
+        message = f"{name} took {queued:,} of {count:,} tasks, then refused one: {reason}"
+        self.statusBar().showMessage(message)
+        QMessageBox.warning(self, "Not everything was queued", message)
 
     def run_demo_tasks(self, count: int = 60, pool_index: int | None = None) -> None:
         self.enqueue([PlannedTask(t.fn, t.args, {}, t.label) for t in demo_batch(count)], pool_index)
@@ -343,7 +365,8 @@ class MainWindow(PathDropTarget, QMainWindow):
 
     @Slot()
     def open_enqueue_dialog(self) -> EnqueueDialog:
-        dialog = EnqueueDialog([v.name for v in self.views], self.tabs.currentIndex(), self)
+        pickled = [i for i, pool in enumerate(self.pools) if isinstance(pool, ProcessPool)]
+        dialog = EnqueueDialog([v.name for v in self.views], self.tabs.currentIndex(), self, pickled)
         dialog.accepted.connect(lambda: self.enqueue(dialog.planned, dialog.pool_index))
         dialog.open()
         return dialog
@@ -713,7 +736,11 @@ class MainWindow(PathDropTarget, QMainWindow):
         return {finish: FINISH, cancel: CANCEL}.get(box.clickedButton(), STAY)
 
     def _work_left(self) -> bool:
-        return self.jobs_dock.feeding() or any(s.queued or s.running for s in (p.stats() for p in self.pools))
+        return (
+            bool(self._feeds)
+            or self.jobs_dock.feeding()
+            or any(s.queued or s.running for s in (p.stats() for p in self.pools))
+        )
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Ask when work runs; quit leaving no worker thread or process.
@@ -778,6 +805,9 @@ class MainWindow(PathDropTarget, QMainWindow):
     def _stop_queueing(self) -> None:
         """While a close waits, nothing new can be queued: the pools take no
         more (cancel queued stays, to quit sooner after a Finish)."""
+        for feed in self._feeds:
+            feed.stop()
+        self._feeds.clear()
         for act in (
             self.process_files_action,
             self.enqueue_action,

@@ -186,6 +186,59 @@ def test_enqueue_dialog_demo_kinds_go_to_the_chosen_pool(qtbot, window):
     assert window.thread_pool.stats().submitted == 0
 
 
+def test_a_function_that_cannot_reach_a_worker_process_is_refused_in_the_dialog(
+    qtbot, window, tmp_path, monkeypatch
+):
+    (tmp_path / "lambdas_here.py").write_text("shout = lambda text: text.upper()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    dialog = window.open_enqueue_dialog()
+    dialog.kind_box.setCurrentIndex(KINDS.index("Call a Python function"))
+    dialog.function_edit.setText("lambdas_here:shout")
+    dialog.arguments_edit.setPlainText('["hi"]')
+    dialog.pool_box.setCurrentIndex(1)  # Processes
+    dialog.accept()
+    assert dialog.isVisible()
+    assert "cannot be sent to a worker process of Processes" in dialog.error_label.text()
+    assert window.process_pool.stats().submitted == 0
+
+    dialog.pool_box.setCurrentIndex(0)  # a thread takes it as it is
+    dialog.count_box.setValue(2)
+    dialog.accept()
+    assert not dialog.isVisible()
+    qtbot.waitUntil(lambda: window.thread_pool.stats().done == 2, timeout=WAIT)
+
+
+def test_a_large_batch_goes_in_a_slice_at_a_time_and_the_window_keeps_working(qtbot, window):
+    pool = window.thread_pool
+    pool.pause()  # so that everything queued stays queued, to be counted
+    dialog = window.open_enqueue_dialog()
+    dialog.kind_box.setCurrentIndex(KINDS.index("Sleep"))
+    dialog.count_box.setValue(30_000)
+    fired = []
+    probe = QTimer(interval=5, timeout=lambda: fired.append(pool.stats().queued))
+    probe.start()
+    dialog.accept()
+    assert 0 < pool.stats().queued < 30_000  # the first slice, at once
+    assert window._work_left()
+    qtbot.waitUntil(lambda: pool.stats().queued == 30_000, timeout=WAIT)
+    probe.stop()
+    assert any(0 < queued < 30_000 for queued in fired), "the window did not run while it queued"
+    assert "Queued 30,000 tasks on Threads" in window.statusBar().currentMessage()
+    assert pool.stats().submitted == 30_000
+    pool.cancel_queued()
+    pool.resume()
+
+
+def test_a_task_the_pool_refuses_stops_the_batch_and_says_how_far_it_got(qtbot, window):
+    answered = answer_popup(QMessageBox, lambda box: box.accept())
+    window.thread_pool.close()  # it takes nothing more
+    window.enqueue([PlannedTask(nap, (0.01,), {}, f"late {i}") for i in range(3)], pool_index=0)
+    qtbot.waitUntil(lambda: not answered.isActive(), timeout=WAIT)
+    message = window.statusBar().currentMessage()
+    assert "Threads took 0 of 3 tasks, then refused one: PoolClosed" in message
+    assert not window._work_left()
+
+
 def test_settings_resize_pools_and_are_remembered(qtbot, window):
     dialog = window.open_settings()
     dialog.thread_workers.setValue(5)
