@@ -501,8 +501,6 @@ class Job:
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._counts = dict.fromkeys(InputState, 0)
         self._pending: dict[int, InputRow] = {}
-        #: attempts this job put on the pool so far (inputs and their retries)
-        self.queued_total = 0
         self._feeder: threading.Thread | None = None
         self._stop = threading.Event()
         self._feeding = False
@@ -738,7 +736,6 @@ class Job:
             self._counts[row.state] += 1
             if row.state is InputState.QUEUED:
                 self._pending[row.index] = row
-                self.queued_total += 1
                 self._cancel_if_stopped(row)  # queued by the feeder as it was being stopped
             elif row.state is InputState.FAILED:
                 self._count_outcome(row.state)
@@ -754,7 +751,6 @@ class Job:
             row.future = future
             row.result = row.error = row.seconds = None
             self._set_state(row, InputState.QUEUED)
-            self.queued_total += 1
             self._cancel_if_stopped(row)
             return row
         # _FEED_ENDED

@@ -250,9 +250,7 @@ class JobPanel(QWidget):
     progressed = Signal(object)
     #: the number of inputs found so far, while the scan runs (and once at its end)
     scan_counted = Signal(int)
-    #: tasks this tick put on the pool (new inputs and retried ones)
-    tasks_queued = Signal(int)
-    #: about to queue a new round (the start, a retry): the window starts its batch
+    #: about to queue a new round (the start, a retry): the window records it in the history
     round_started = Signal()
     #: the job halted by its stop rule; the reason
     halted = Signal(str)
@@ -269,7 +267,6 @@ class JobPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self._ticks = 0
         self._last_found = -1
-        self._last_queued = 0
         self._reported_halt: str | None = None
         self._reported_finish = False
         self._last_progress: JobProgress | None = None
@@ -401,10 +398,6 @@ class JobPanel(QWidget):
             self._show(progress)
             self._last_progress = progress
             self.progressed.emit(progress)
-        queued = self.job.queued_total
-        if queued != self._last_queued:
-            self.tasks_queued.emit(queued - self._last_queued)
-            self._last_queued = queued
         if progress.halted and progress.halted != self._reported_halt:
             self._reported_halt = progress.halted
             self.halted.emit(progress.halted)

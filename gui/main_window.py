@@ -124,9 +124,13 @@ class MainWindow(PathDropTarget, QMainWindow):
         self._close_timer = QTimer(self)
         self._close_timer.setInterval(CLOSE_POLL_MS)
         self._close_timer.timeout.connect(self._on_close_timer_timeout)
-        self._batch_total = 0
-        self._batch_base = 0
+        #: The batch the progress bar follows: the tasks submitted to the
+        #: pools since they were last seen idle (retries included), counted
+        #: from the pools' own figures. None until the first one.
+        self._batch_base: int | None = None
         self._batch_started = 0.0
+        #: tasks submitted in all when the pools were last seen idle
+        self._idle_at = 0
         #: plans still going into a pool (see enqueue)
         self._feeds: list[Feed] = []
 
@@ -331,12 +335,10 @@ class MainWindow(PathDropTarget, QMainWindow):
         many a slice per event-loop turn (``gui.enqueuing``)."""
         index = self.tabs.currentIndex() if pool_index is None else pool_index
         pool, name = self.pools[index], self.views[index].name
-        self._start_batch_if_idle()
 
         def submit(task: PlannedTask) -> None:
             fn, args, kwargs, label, timeout = task
             pool.schedule(fn, args, kwargs, label=label, timeout=timeout, block=False)
-            self._batch_total += 1
 
         feed = Feed(planned, len(planned), submit, self)
         self._feeds.append(feed)
@@ -370,13 +372,6 @@ class MainWindow(PathDropTarget, QMainWindow):
         dialog.accepted.connect(lambda: self.enqueue(dialog.planned, dialog.pool_index))
         dialog.open()
         return dialog
-
-    def _start_batch_if_idle(self) -> None:
-        stats = [pool.stats() for pool in self.pools]
-        if not any(s.queued or s.running for s in stats):
-            self._batch_total = 0
-            self._batch_base = sum(s.done + s.failed + s.cancelled for s in stats)
-            self._batch_started = time.monotonic()
 
     # ------------------------------------------------------------------ jobs
 
@@ -429,8 +424,6 @@ class MainWindow(PathDropTarget, QMainWindow):
             self._job_runs[panel] = run
             panel.round_started.connect(lambda: self._on_job_round_started(panel))
             panel.finished.connect(lambda: self._on_job_finished(panel))
-        panel.round_started.connect(self._start_batch_if_idle)
-        panel.tasks_queued.connect(self._on_job_tasks_queued)
         panel.halted.connect(self._on_job_halted)
         self.jobs_dock.add(panel)
         self.tabs.setCurrentIndex(pool_index)
@@ -442,11 +435,6 @@ class MainWindow(PathDropTarget, QMainWindow):
     @property
     def job_panels(self) -> list[JobPanel]:
         return self.jobs_dock.panels
-
-    @Slot(int)
-    def _on_job_tasks_queued(self, count: int) -> None:
-        self._batch_total += count
-        self._update_progress()
 
     @Slot(str)
     def _on_job_halted(self, reason: str) -> None:
@@ -687,16 +675,23 @@ class MainWindow(PathDropTarget, QMainWindow):
         )
 
     def _update_progress(self) -> None:
-        if not self._batch_total:
-            return
         stats = [view.stats for view in self.views if view.stats is not None]
-        finished = sum(s.done + s.failed + s.cancelled for s in stats) - self._batch_base
-        finished = max(0, min(finished, self._batch_total))
-        self.progress.setRange(0, self._batch_total)
+        submitted = sum(s.submitted for s in stats)
+        finished = sum(s.done + s.failed + s.cancelled for s in stats)
+        if submitted > self._idle_at and (self._batch_base is None or self._batch_base < self._idle_at):
+            # New work since the pools were idle: a new batch (the last one
+            # stays on show until then).
+            self._batch_base, self._batch_started = self._idle_at, time.monotonic()
+        if submitted == finished:
+            self._idle_at = submitted
+        if self._batch_base is None:
+            return
+        total, finished = submitted - self._batch_base, finished - self._batch_base
+        self.progress.setRange(0, total)
         self.progress.setValue(finished)
-        left = self._batch_total - finished
+        left = total - finished
         if not left:
-            self.progress.setFormat(f"all {self._batch_total:,} done")
+            self.progress.setFormat(f"all {total:,} done")
             return
         elapsed = time.monotonic() - self._batch_started
         eta = f" · {_duration(left * elapsed / finished)} left" if finished and elapsed > 0.5 else ""

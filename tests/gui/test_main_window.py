@@ -540,6 +540,21 @@ def test_progress_shows_an_eta_and_the_status_bar_the_pool_figures(qtbot, window
     ), window.status_label.text()
 
 
+def test_retries_from_the_inspector_are_a_batch_of_their_own_on_the_progress_bar(qtbot, window):
+    failing = [PlannedTask(unlucky, (1.0, 0.0, seed), {}, f"fails #{seed}") for seed in range(3)]
+    window.enqueue([*failing, *(PlannedTask(nap, (0.01,), {}, f"quick {i}") for i in range(2))], 0)
+    qtbot.waitUntil(lambda: window.progress.text() == "all 5 done", timeout=WAIT)
+    inspector = window.views[0].inspector
+    qtbot.waitUntil(lambda: inspector.failure_count == 3, timeout=WAIT)
+    group = inspector.groups[0]  # the demo's failures come in kinds: one or more of them
+    retried = group.count
+    inspector.select_group(group)
+    with qtbot.waitSignal(inspector.tasks_retried, timeout=WAIT):
+        qtbot.mouseClick(inspector.retry_group_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.progress.text() == f"all {retried} done", timeout=WAIT)
+    assert window.thread_pool.stats().submitted == 5 + retried
+
+
 # ------------------------------------------------------------ right-clicks
 
 
