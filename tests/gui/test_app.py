@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,10 +62,41 @@ def _assert_the_demo_ran(stdout: str) -> None:
         assert int(figures["done"]) + int(figures["failed"]) >= 10, f"{name} finished too little: {stdout}"
 
 
+def _run_the_demo(args, env, timeout=60) -> subprocess.CompletedProcess[str]:
+    """Run the app as ``_run`` does, and check that every process it started
+    (the process pool's workers, its forkserver, the resource tracker) is
+    gone once it has exited: orphans would outlive the test unseen."""
+    app = subprocess.Popen(
+        [sys.executable, "-m", "gui.app", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    family: dict[int, psutil.Process] = {}
+    names: dict[int, str] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        # Its descendants, noted as they appear, until it exits.
+        while app.poll() is None and time.monotonic() < deadline:
+            try:
+                for child in psutil.Process(app.pid).children(recursive=True):
+                    family.setdefault(child.pid, child)
+                    names.setdefault(child.pid, " ".join(child.cmdline()[:3]))
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                pass  # it is on its way out
+            time.sleep(0.1)
+        stdout, stderr = app.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert len(family) >= 2, f"no worker processes were seen: {stderr}"  # --process-workers 2
+    _, alive = psutil.wait_procs(list(family.values()), timeout=10)
+    assert not alive, f"left behind: {[names[p.pid] for p in alive]}"
+    return subprocess.CompletedProcess(app.args, app.returncode, stdout, stderr)
+
+
 def test_offscreen_run_with_demo_tasks_exits_cleanly(tmp_path):
     shot = tmp_path / "window.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path))
-    done = _run([*DEMO, "--quit-after", "4", "--screenshot", str(shot)], env=env)
+    done = _run_the_demo([*DEMO, "--quit-after", "4", "--screenshot", str(shot)], env=env)
     assert done.returncode == 0, done.stderr
     _assert_the_demo_ran(done.stdout)
     assert _distinct_colours(shot) > 20
@@ -104,7 +136,7 @@ def _distinct_colours(path: Path) -> int:
 def test_real_window_under_xvfb(tmp_path, xvfb_display):
     shot = tmp_path / "window.png"
     env = dict(os.environ, DISPLAY=xvfb_display, QT_QPA_PLATFORM="xcb", XDG_CONFIG_HOME=str(tmp_path))
-    done = _run([*DEMO, "--quit-after", "4", "--screenshot", str(shot)], env=env)
+    done = _run_the_demo([*DEMO, "--quit-after", "4", "--screenshot", str(shot)], env=env)
     assert done.returncode == 0, done.stderr
     _assert_the_demo_ran(done.stdout)
     assert _distinct_colours(shot) > 20  # a painted window, not a blank one
