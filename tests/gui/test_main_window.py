@@ -23,7 +23,7 @@ from core.demo import nap, unlucky
 from gui.app import build_parser, open_window
 from gui.enqueue_dialog import KINDS, EnqueueDialog, PlannedTask
 from gui.main_window import CANCEL, FINISH, STAY, MainWindow, version
-from gui.settings import Settings
+from gui.settings import Settings, SettingsDialog
 from gui.task_table_model import Column
 from gui.workers_panel import COL_ID
 
@@ -499,6 +499,37 @@ def test_keyboard_shortcuts(qtbot, window):
     jobs_shown = window.jobs_dock.isVisible()
     QTest.keyClick(window, Qt.Key.Key_J, ctrl)
     assert window.jobs_dock.isVisible() != jobs_shown
+
+
+def test_keyboard_shortcuts_for_the_pool(qtbot, window):
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=WAIT)
+    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    pool = window.thread_pool
+    workers = pool.stats().workers
+
+    QTest.keyClick(window, Qt.Key.Key_Equal, ctrl)  # add a worker
+    qtbot.waitUntil(lambda: pool.stats().workers == workers + 1, timeout=WAIT)
+    QTest.keyClick(window, Qt.Key.Key_Minus, ctrl)  # dismiss one
+    qtbot.waitUntil(lambda: pool.stats().workers == workers, timeout=WAIT)
+
+    pool.pause()
+    window.enqueue([PlannedTask(nap, (0.01,), {}, f"queued {i}") for i in range(3)], pool_index=0)
+    QTest.keyClick(window, Qt.Key.Key_K, ctrl)  # cancel queued
+    assert pool.stats().cancelled == 3
+    tasks = window.views[0].tasks
+    qtbot.waitUntil(lambda: tasks.model.finished_count == 3, timeout=WAIT)
+    QTest.keyClick(window, Qt.Key.Key_L, ctrl)  # clear finished
+    assert tasks.model.rowCount() == 0
+    pool.resume()
+
+    theme = window.settings.theme
+    QTest.keyClick(window, Qt.Key.Key_T, ctrl | shift)
+    assert window.settings.theme != theme
+
+    QTest.keyClick(window, Qt.Key.Key_Comma, ctrl)  # settings
+    [dialog] = [w for w in window.findChildren(SettingsDialog) if w.isVisible()]
+    dialog.reject()
 
 
 # ------------------------------------------------------- about, icons, status
