@@ -142,6 +142,8 @@ class EventBuffer:
     ``maxlen`` and no more.
     """
 
+    _clock = staticmethod(time.monotonic)
+
     def __init__(self, maxlen: int, first_seq: int = 1) -> None:
         self._events: deque[Event] = deque(maxlen=maxlen)
         self._append = self._events.append
@@ -150,8 +152,12 @@ class EventBuffer:
         self._dropped = 0
         # Set by discard(): the next drain counts every gap, as after a full buffer.
         self._discarded = False
-        # Since when a gap that no full stretch explains has been open.
-        self._gap_since: float | None = None
+        # Gaps that no full stretch explains are aged from a mark: the
+        # newest seq seen when the first of them was found, when that was,
+        # and how many events numbered up to the mark have arrived.
+        self._mark: int | None = None
+        self._mark_at = 0.0
+        self._mark_received = 0
         self._start_at(first_seq)
 
     def _start_at(self, first_seq: int) -> None:
@@ -164,7 +170,8 @@ class EventBuffer:
 
     @property
     def dropped(self) -> int:
-        """How many events were lost to the bound so far (as of the last drain)."""
+        """How many events were lost to the bound so far, as the drains found
+        them (see ``drain``)."""
         return self._dropped
 
     def drain(self, limit: int | None = None) -> list[Event]:
@@ -177,7 +184,8 @@ class EventBuffer:
         drained: a gap that is an event still on its way, not a loss. The
         buffer can lose events only while it is full (or discards them), so
         a gap is counted at once only after such a stretch; otherwise only
-        once it has stayed open for ``LATE_SECONDS``."""
+        once it has stayed open for ``LATE_SECONDS`` (from a mark set when
+        the first such gap was found: at most twice that, for a newer one)."""
         events = self._events
         lossy = len(events) == events.maxlen or self._discarded
         self._discarded = False
@@ -188,22 +196,28 @@ class EventBuffer:
         # An event numbered just before the subscription may still arrive.
         seqs = [e.seq for e in batch if e.seq >= first]
         late = sum(1 for seq in seqs if seq <= before)
+        mark = self._mark
+        if mark is not None:
+            self._mark_received += late if mark == before else sum(1 for seq in seqs if seq <= mark)
         if seqs:
             self._last_seq = max(before, max(seqs))
-        received_before = self._received
+        received = self._received + late  # of the events numbered up to ``before``
         self._received += len(seqs)
         if lossy:
             self._dropped = max(0, self._last_seq - first + 1 - self._received)
-            self._gap_since = None
+            self._mark = None
             return batch
         # The gaps below what earlier drains had seen, and still open.
-        gaps = max(0, before - first + 1 - received_before - late)
+        gaps = max(0, before - first + 1 - received)
         if gaps <= self._dropped:  # none new (some may have been filled)
-            self._dropped, self._gap_since = gaps, None
-        elif self._gap_since is None:
-            self._gap_since = time.monotonic()
-        elif time.monotonic() - self._gap_since >= LATE_SECONDS:
-            self._dropped, self._gap_since = gaps, None
+            self._dropped, self._mark = gaps, None
+        elif mark is None:
+            self._mark, self._mark_at, self._mark_received = before, self._clock(), received
+        elif self._clock() - self._mark_at >= LATE_SECONDS:
+            # Open since the mark was set, those up to it are lost; newer
+            # ones are aged from a new mark.
+            self._dropped = max(self._dropped, mark - first + 1 - self._mark_received)
+            self._mark, self._mark_at, self._mark_received = before, self._clock(), received
         return batch
 
     def discard(self, keep: int) -> int:

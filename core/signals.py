@@ -184,8 +184,8 @@ class PoolSignals(QObject):
             if time.perf_counter() >= deadline:
                 break
         # An event held up between numbering and appending for longer than
-        # a drain can still arrive after it was counted: ``dropped`` can
-        # fall again, so only a new high counts as lost.
+        # the buffer's LATE_SECONDS can still arrive after it was counted:
+        # ``dropped`` can fall again, so only a new high counts as lost.
         dropped = buffer.dropped
         if dropped > self._dropped_reported:
             changes.lost = dropped - self._dropped_reported

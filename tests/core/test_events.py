@@ -13,6 +13,7 @@ from pool_test_tools import WAIT, Recorder
 
 from core import (
     Event,
+    EventBuffer,
     EventBus,
     EventKind,
     Task,
@@ -292,6 +293,37 @@ def test_a_gap_that_stays_open_is_counted_as_dropped_in_the_end(monkeypatch) -> 
     monkeypatch.setattr(events, "LATE_SECONDS", 0.0)
     buffer.drain()
     assert buffer.dropped == 1
+
+
+def test_each_gap_is_given_its_own_time_to_fill() -> None:
+    # Events that concurrent emitters append out of order: 2 comes late,
+    # then 5 does, and 7 never comes.
+    buffer = EventBuffer(maxlen=100)
+    now = [0.0]
+    buffer._clock = lambda: now[0]
+
+    def arrive(*seqs: int) -> None:
+        for seq in seqs:
+            buffer._append(Event(seq, E.POOL_PAUSED, 0.0, None, None, None))
+
+    arrive(1, 3)
+    buffer.drain()
+    buffer.drain()  # 2 is open: aged from now
+    now[0] = 0.4
+    arrive(2, 4, 6)
+    buffer.drain()
+    arrive(8)
+    buffer.drain()  # 2 came; 5 and 7 are open, younger than half a second
+    now[0] = 0.6
+    buffer.drain()
+    assert buffer.dropped == 0  # not counted on 2's clock
+    now[0] = 1.2
+    arrive(5)
+    buffer.drain()
+    assert buffer.dropped == 0  # 5 came; 7 is aged from here (at most twice the time)
+    now[0] = 1.8
+    buffer.drain()
+    assert buffer.dropped == 1  # 7, lost
 
 
 def test_a_gap_left_by_a_full_buffer_is_counted_at_once() -> None:

@@ -4,7 +4,6 @@ out, and converge on the pool's records when it did not."""
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from functools import partial
@@ -73,9 +72,8 @@ def test_a_flood_of_events_is_taken_in_short_turns_and_every_panel_sees_all(qtbo
     model = view.tasks.model
     qtbot.waitUntil(lambda: _settled(view) and model.finished_count + model.not_listed == TASKS, timeout=WAIT)
     assert view.signals.dropped == 0
-    # In several hand-overs, each capped (and cut short by a tick's budget)...
-    assert max(handed) <= view.signals.max_batch
-    assert len(handed) >= math.ceil(sum(handed) / view.signals.max_batch) >= 2
+    # In several hand-overs (the flood is more than one may take), each capped...
+    assert sum(handed) > view.signals.max_batch >= max(handed)
     assert busy[: len(view._fed)] == list(view._fed)  # ...each panel in its turn
     ids = {f.task_id for f in futures}
     for panel, tasks in seen.items():
