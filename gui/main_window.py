@@ -682,7 +682,7 @@ class MainWindow(PathDropTarget, QMainWindow):
             # New work since the pools were idle: a new batch (the last one
             # stays on show until then).
             self._batch_base, self._batch_started = self._idle_at, time.monotonic()
-        if submitted == finished:
+        if submitted == finished and len(stats) == len(self.views) and not self._queuing():
             self._idle_at = submitted
         if self._batch_base is None:
             return
@@ -691,7 +691,8 @@ class MainWindow(PathDropTarget, QMainWindow):
         self.progress.setValue(finished)
         left = total - finished
         if not left:
-            self.progress.setFormat(f"all {total:,} done")
+            more = self._queuing()
+            self.progress.setFormat(f"{total:,} done, more to come" if more else f"all {total:,} done")
             return
         elapsed = time.monotonic() - self._batch_started
         eta = f" · {_duration(left * elapsed / finished)} left" if finished and elapsed > 0.5 else ""
@@ -730,12 +731,12 @@ class MainWindow(PathDropTarget, QMainWindow):
         box.exec()
         return {finish: FINISH, cancel: CANCEL}.get(box.clickedButton(), STAY)
 
+    def _queuing(self) -> bool:
+        """Tasks are still going into a pool: an enqueued plan, a job's scan."""
+        return bool(self._feeds) or self.jobs_dock.feeding()
+
     def _work_left(self) -> bool:
-        return (
-            bool(self._feeds)
-            or self.jobs_dock.feeding()
-            or any(s.queued or s.running for s in (p.stats() for p in self.pools))
-        )
+        return self._queuing() or any(s.queued or s.running for s in (p.stats() for p in self.pools))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Ask when work runs; quit leaving no worker thread or process.

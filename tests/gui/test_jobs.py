@@ -391,6 +391,26 @@ def test_a_large_folder_keeps_the_window_responsive_and_counts_as_it_scans(
     assert max(turns) < 0.25, f"the GUI thread worked {max(turns):.3f} s without a break"
 
 
+def test_a_job_whose_scan_is_slower_than_its_work_is_one_batch_on_the_progress_bar(
+    qtbot, window, tmp_path, monkeypatch
+):
+    make_files(tmp_path / "in", 200)
+    # Bursts of a few files with a rest between them: the pool is done with
+    # each burst before the next is queued.
+    monkeypatch.setattr(core_jobs, "FEEDER_BURST", 8)
+    monkeypatch.setattr(core_jobs, "FEEDER_PAUSE_SECONDS", 0.05)
+    dialog = drop(window, [tmp_path / "in"])
+    dialog.set_processor("checksum")
+    shown: list[str] = []
+    probe = QTimer(interval=10, timeout=lambda: shown.append(window.progress.text()))
+    probe.start()
+    panel = start(dialog, window)
+    wait_finished(qtbot, panel, timeout=60_000)
+    qtbot.waitUntil(lambda: window.progress.text() == "all 200 done", timeout=WAIT)
+    probe.stop()
+    assert not [text for text in shown if text.startswith("all") and text != "all 200 done"]
+
+
 def test_cancelling_a_job_cancels_what_has_not_run(qtbot, window, tmp_path):
     make_files(tmp_path / "in", 30)
     window.thread_pool.pause()
