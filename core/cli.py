@@ -215,9 +215,9 @@ def list_processors(out: TextIO) -> int:
 
 #: How long one poll of the job waits for news before the progress line is redrawn.
 POLL_SECONDS = 0.1
-#: After a poll that had news, the loop rests this long, so that it takes
-#: the news of many files at a time: woken for each one, it would take the
-#: GIL from the workers as often as a file ends.
+#: Between polls the loop rests this long, so that it takes the news of
+#: many files at a time: woken for each one, it would take the GIL from the
+#: workers as often as a file ends.
 PACE_SECONDS = 0.005
 
 
@@ -340,9 +340,9 @@ def _make_pool(kind: str, workers: int | None, processor: Processor) -> Pool:
     # Imported here: a run needs one kind of pool, not both.
     if kind == "process":
         from .process_pool import ProcessPool
-        from .warm_start import preload_for_workers
+        from .warm_start import start_forkserver
 
-        preload_for_workers(processor.function.__module__)  # unless started early (warm_start)
+        start_forkserver(processor.function.__module__)  # unless it was started early
         return ProcessPool(workers=workers)
     from .thread_pool import ThreadPool
 
@@ -472,7 +472,7 @@ def _follow(job: Job, joblog_path: str | None, seqs: dict[str, int], append: boo
                 if job.finished:
                     break
                 time.sleep(PACE_SECONDS)
-        if ctrl_c.pressed:
+        if ctrl_c.pressed and not job.finished:
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted = True
@@ -495,7 +495,8 @@ class _CtrlC:
     KeyboardInterrupt, it would surface in whatever the main thread runs at
     that moment -- a done callback or an event subscriber, which log every
     exception and carry on -- and the run would go on as if nothing was
-    pressed. Where SIGINT is ignored (a background job) it stays ignored."""
+    pressed. A second Ctrl+C raises at once, as usual. Where SIGINT is
+    ignored (a background job) it stays ignored."""
 
     def __init__(self) -> None:
         self.pressed = False
@@ -511,6 +512,7 @@ class _CtrlC:
 
     def _press(self, signum: int, frame: Any) -> None:
         self.pressed = True
+        signal.signal(signal.SIGINT, self._previous)  # a second press is not to wait
 
     def __exit__(self, *exc_info: object) -> None:
         if self._previous is not None:

@@ -33,7 +33,6 @@ import logging
 import multiprocessing
 import os
 import pickle
-import sys
 import threading
 import time
 from collections import deque
@@ -47,6 +46,7 @@ from .events import EventKind
 from .pool import Pool, _check_count, _check_seconds, _Worker
 from .process_worker import EXIT, TICKET_SIZE
 from .task import Task
+from .warm_start import default_start_method
 from .worker import WorkerInfo
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ class ProcessPool(Pool):
         if max_tasks_per_worker is not None:
             _check_count("max_tasks_per_worker", max_tasks_per_worker, minimum=1)
         if start_method is None:
-            start_method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+            start_method = default_start_method()
         if start_method == "fork":
             raise ValueError(
                 "start_method 'fork' is refused: forking a process that runs threads (or Qt) "

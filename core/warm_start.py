@@ -22,7 +22,13 @@ import multiprocessing
 import sys
 from collections.abc import Sequence
 
-__all__ = ["preload_for_workers", "start_workers_early"]
+__all__ = ["default_start_method", "preload_for_workers", "start_forkserver", "start_workers_early"]
+
+
+def default_start_method() -> str:
+    """How a ProcessPool starts its workers unless told: the forkserver on
+    Linux, spawn elsewhere (fork is refused: see ProcessPool)."""
+    return "forkserver" if sys.platform.startswith("linux") else "spawn"
 
 
 def preload_for_workers(processor_module: str) -> bool:
@@ -31,7 +37,7 @@ def preload_for_workers(processor_module: str) -> bool:
     Names that fail to import are skipped by the forkserver, and each worker
     imports them as before. Once the forkserver runs, this changes nothing.
     False where there is no forkserver."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    if default_start_method() != "forkserver":
         return False
     modules = ["__main__"]  # what the forkserver preloads when told nothing
     main = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
@@ -45,11 +51,18 @@ def preload_for_workers(processor_module: str) -> bool:
 def start_workers_early(argv: Sequence[str]) -> bool:
     """For ``poolscope run ARGS``: start the forkserver now, preloaded for
     the processor ARGS name, when that processor runs on a process pool
-    there. True when it was started.
+    there. True when it was started; False, never an exception, when not.
 
     A built-in processor on ``--pool process`` is preloaded by its module's
     name, which the forkserver imports on its side; without ``--pool``, the
     processor is looked up for the pool it prefers."""
+    try:
+        return _start_workers_early(argv)
+    except Exception:  # only a speed-up: core.cli reports what is wrong
+        return False
+
+
+def _start_workers_early(argv: Sequence[str]) -> bool:
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     parser.add_argument("--processor", "-p")
     parser.add_argument("--pool")
@@ -75,9 +88,29 @@ def start_workers_early(argv: Sequence[str]) -> bool:
         if (args.pool or processor.pool) != "process":
             return False
         module = processor.function.__module__
-    if not preload_for_workers(module):
+    return start_forkserver(module)
+
+
+def start_forkserver(processor_module: str) -> bool:
+    """Start the forkserver, preloaded for ``processor_module``, unless it
+    runs; False where there is none. Its workers ignore Ctrl+C: a terminal
+    sends it to every process of the command, and a task would fail of it
+    (and stay failed on ``--resume``) before ``poolscope run`` could stop
+    the pool and leave the task to run again. The forkserver hands its
+    children the SIGINT handling it started with; so it starts with SIGINT
+    ignored, for the moment that takes, here."""
+    if not preload_for_workers(processor_module):
         return False
+    import signal
+    import threading
     from multiprocessing import forkserver
 
-    forkserver.ensure_running()
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return True
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return True

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from core import TaskState, ThreadPool
-from core.cli import exit_value
+from core.cli import _CtrlC, exit_value
 from core.errors import TaskError
 from core.jobs import make_spec
 from core.processors import get
@@ -39,14 +39,14 @@ def environment(cwd: Path) -> dict[str, str]:
     return env
 
 
-def poolscope(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def poolscope(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "core.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
-        env=environment(cwd),
+        env=env or environment(cwd),
     )
 
 
@@ -255,6 +255,71 @@ def test_ctrl_c_leaves_an_interrupted_run_that_resumes(tmp_path: Path, db: Path)
     with Store(db) as store:
         done = Counter(t.label for t in store.tasks(run_id, TaskState.DONE))
     assert done == Counter(inputs)
+
+
+SLOW_TASKS = """
+import time
+
+
+def slow(path, log):
+    with open(log, "a") as f:
+        print(path, file=f)
+    time.sleep(0.2)
+    return {"path": path}
+"""
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_in_a_terminal_leaves_the_running_tasks_to_run_again(tmp_path: Path, db: Path) -> None:
+    # A terminal sends SIGINT to every process of the command, the process
+    # pool's workers too: their tasks must not fail of it, or a resume would
+    # take them for failures and not run them again.
+    (tmp_path / "slow_tasks.py").write_text(SLOW_TASKS)
+    inputs = make_inputs(tmp_path / "in", 30)
+    log = tmp_path / "started.log"
+    env = environment(tmp_path)
+    env["PYTHONPATH"] += os.pathsep + str(tmp_path)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "gui.app", "run", "-p", "python", "-o", "function=slow_tasks:slow",
+         "-o", f"log={log}", "--pool", "process", "--workers", "2", "--db", str(db), "in"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,  # a process group of its own, as a terminal gives it
+    )  # fmt: skip
+    run_id = int(run.stdout.readline().split()[1])  # type: ignore[union-attr]
+    wait_for(lambda: len(lines(log)) >= 6, "six inputs started")
+    os.killpg(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=PATIENCE)
+    assert run.returncode == 1, out + err
+    assert "poolscope run: interrupted" in err
+    with Store(db) as store:
+        states = Counter(t.state for t in store.tasks(run_id))
+    assert TaskState.FAILED not in states, states
+    resumed = poolscope("run", "--resume", str(run_id), "--db", str(db), cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with Store(db) as store:
+        done = Counter(t.label for t in store.tasks(run_id, TaskState.DONE))
+    assert done == Counter(inputs)
+
+
+def test_ctrl_c_is_a_flag_while_the_run_is_followed_and_a_second_one_raises() -> None:
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with _CtrlC() as ctrl_c:
+        signal.raise_signal(signal.SIGINT)
+        assert ctrl_c.pressed  # and nothing was raised
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_ctrl_c_stays_ignored() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job
+    try:
+        with _CtrlC() as ctrl_c:
+            signal.raise_signal(signal.SIGINT)
+        assert not ctrl_c.pressed
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_resume_walks_the_paths_again_when_the_run_had_not_reached_every_input(
