@@ -336,6 +336,14 @@ class Pool(Executor):
     #: ``_check_task`` (the thread pool needs neither, and skips the call).
     _checks_tasks = False
 
+    def check_task(self, fn: Callable[..., Any], args: Iterable[Any] = (), kwargs: dict | None = None) -> None:
+        """Raise the TypeError that submitting ``fn(*args, **kwargs)`` would
+        raise, without queueing anything: say, a process pool's for a task
+        that cannot be pickled. A form can refuse a task before it queues a
+        thousand of them."""
+        if self._checks_tasks:
+            self._check_task(fn, tuple(args), kwargs or None)
+
     def _check_task(self, fn: Callable[..., Any], args: tuple, kwargs: dict | None) -> Any:
         """A backend's chance to refuse a task before it is queued; what it
         returns is kept on the task as ``packed``."""

@@ -7,9 +7,9 @@ the dialog, which stays open.
 
 from __future__ import annotations
 
-import pickle
+import functools
 import random
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from PySide6.QtWidgets import (
@@ -41,6 +41,10 @@ class PlannedTask(NamedTuple):
     #: seconds the task may run before it fails as timed out; None: no limit
     timeout: float | None = None
 
+    @classmethod
+    def of_demo(cls, task: demo.DemoTask) -> PlannedTask:
+        return cls(task.fn, task.args, {}, task.label)
+
 
 KINDS = ["Mixed demo", "Sleep", "CPU burn", "Random failures", "Progress reporter", "Call a Python function"]
 
@@ -53,14 +57,16 @@ class EnqueueDialog(QDialog):
         pool_names: list[str],
         current_pool: int = 0,
         parent: QWidget | None = None,
-        pickled_pools: Collection[int] = (),
+        check: Callable[[int, PlannedTask], None] | None = None,
     ) -> None:
-        """``pickled_pools``: the indexes of the pools whose tasks travel by
-        pickle (process pools), checked before anything is queued there."""
+        """``check(pool_index, task)`` raises TypeError for a task that pool
+        cannot take (a process pool: one that cannot be pickled); it is asked
+        about the first task before anything is queued."""
         super().__init__(parent)
-        self.pickled_pools = frozenset(pickled_pools)
+        self.check = check
         self.setWindowTitle("Enqueue tasks")
-        self.planned: Plan = Plan(0, _nothing)
+        #: what to queue, once accepted
+        self.planned: Plan | None = None
 
         form = QFormLayout()
         self.pool_box = QComboBox()
@@ -135,54 +141,48 @@ class EnqueueDialog(QDialog):
     def accept(self) -> None:
         """Queue nothing until every field makes sense."""
         try:
-            self.planned = self.plan()
-            if self.pool_index in self.pickled_pools:
-                _check_travels(next(iter(self.planned)), self.pool_box.currentText())
-        except ValueError as exc:
+            plan = self.plan()
+            if self.check is not None:
+                self.check(self.pool_index, next(iter(plan)))
+        except (ValueError, TypeError) as exc:
             self.error_label.setText(str(exc))
             self.error_label.show()
             return
         self.error_label.hide()
+        self.planned = plan
         super().accept()
 
     def plan(self) -> Plan:
         """The tasks the fields describe; ValueError says what is wrong."""
         count, timeout = self.count_box.value(), self.timeout
+        planned = functools.partial(Plan, count, timeout=timeout)
         kind = KINDS[self.kind_box.currentIndex()]
         if kind == "Mixed demo":
-            return Plan(count, lambda i, rng: _from_demo(demo.demo_task(i, rng), timeout))
+            return planned(lambda i, rng: PlannedTask.of_demo(demo.demo_task(i, rng)))
         if kind == "Sleep":
             low, high = self.sleep_min.value(), self.sleep_max.value()
             if low > high:
                 raise ValueError("the shortest sleep is longer than the longest")
-            return Plan(
-                count,
-                lambda i, rng: PlannedTask(
-                    demo.nap, (round(rng.uniform(low, high), 3),), {}, f"sleep #{i}", timeout
-                ),
+            return planned(
+                lambda i, rng: PlannedTask(demo.nap, (round(rng.uniform(low, high), 3),), {}, f"sleep #{i}"),
             )
         if kind == "CPU burn":
             rounds = self.cpu_rounds.value()
-            return Plan(
-                count,
-                lambda i, rng: PlannedTask(
-                    demo.burn_cpu, (rounds,), {}, f"cpu {rounds} rounds #{i}", timeout
-                ),
+            return planned(
+                lambda i, rng: PlannedTask(demo.burn_cpu, (rounds,), {}, f"cpu {rounds} rounds #{i}"),
             )
         if kind == "Random failures":
             chance, seconds = self.fail_chance.value() / 100, self.fail_seconds.value()
-            return Plan(
-                count,
+            return planned(
                 lambda i, rng: PlannedTask(
-                    demo.unlucky, (chance, seconds, rng.randrange(1 << 30)), {}, f"may fail #{i}", timeout
+                    demo.unlucky, (chance, seconds, rng.randrange(1 << 30)), {}, f"may fail #{i}"
                 ),
             )
         if kind == "Progress reporter":
             steps, seconds = self.steps.value(), self.step_seconds.value()
-            return Plan(
-                count,
+            return planned(
                 lambda i, rng: PlannedTask(
-                    demo.report_steps, (steps, seconds), {}, f"progress {steps} steps #{i}", timeout
+                    demo.report_steps, (steps, seconds), {}, f"progress {steps} steps #{i}"
                 ),
             )
         name = self.function_edit.text().strip()
@@ -193,7 +193,7 @@ class EnqueueDialog(QDialog):
         except CallableNotFound as exc:
             raise ValueError(str(exc)) from None
         args, kwargs = parse_arguments(self.arguments_edit.toPlainText())
-        return Plan(count, lambda i, rng: PlannedTask(fn, args, kwargs, f"{name} #{i}", timeout))
+        return planned(lambda i, rng: PlannedTask(fn, args, kwargs, f"{name} #{i}"))
 
 
 class Plan:
@@ -201,37 +201,22 @@ class Plan:
     queued (a million need not be in memory at once), the same ones each
     time it is gone through. ``make(i, rng)`` makes the ``i``-th."""
 
-    def __init__(self, count: int, make: Callable[[int, random.Random], PlannedTask]) -> None:
+    def __init__(
+        self, count: int, make: Callable[[int, random.Random], PlannedTask], timeout: float | None = None
+    ) -> None:
         self._count = count
         self._make = make
+        self._timeout = timeout
         self._seed = random.randrange(1 << 32)
 
     def __len__(self) -> int:
         return self._count
 
     def __iter__(self) -> Iterator[PlannedTask]:
-        make, rng = self._make, random.Random(self._seed)
-        return (make(i, rng) for i in range(self._count))
-
-
-def _nothing(i: int, rng: random.Random) -> PlannedTask:
-    raise IndexError(i)
-
-
-def _from_demo(task: demo.DemoTask, timeout: float | None) -> PlannedTask:
-    return PlannedTask(task.fn, task.args, {}, task.label, timeout)
-
-
-def _check_travels(task: PlannedTask, pool_name: str) -> None:
-    """A worker process gets its task by pickle: refuse, in the dialog, one
-    that cannot go (a lambda, a local function, an open file as argument)."""
-    try:
-        pickle.dumps((task.fn, task.args, task.kwargs), pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise ValueError(
-            f"this task cannot be sent to a worker process of {pool_name} ({type(exc).__name__}: {exc}); "
-            "call a module-level function with plain arguments, or queue it on a thread pool"
-        ) from None
+        make, rng, timeout = self._make, random.Random(self._seed), self._timeout
+        if timeout is None:
+            return (make(i, rng) for i in range(self._count))
+        return (make(i, rng)._replace(timeout=timeout) for i in range(self._count))
 
 
 def _seconds(value: float) -> QDoubleSpinBox:

@@ -4,7 +4,7 @@ pool a slice per event-loop turn, each slice a few milliseconds long.
 A small plan goes in at once, before ``Feed.start`` returns. A large one (the
 enqueue dialog allows a million) keeps the window painting and answering
 while it goes in, and says how far it got. A task the pool refuses (its
-function cannot travel to a worker process, a bounded queue stays full, the
+function cannot travel to a worker process, a bounded queue is full, the
 pool was shut down) stops the feed, and ``failed`` says why and how many went
 in before.
 """

@@ -350,16 +350,19 @@ class MainWindow(PathDropTarget, QMainWindow):
         feed.failed.connect(lambda reason, queued: self._on_feed_failed(name, reason, queued, feed.count))
         for signal in (feed.finished, feed.failed):
             signal.connect(lambda *_: self._feeds.remove(feed) if feed in self._feeds else None)
+            signal.connect(feed.deleteLater)
         feed.start()
         return feed
 
     def _on_feed_failed(self, name: str, reason: str, queued: int, count: int) -> None:
         message = f"{name} took {queued:,} of {count:,} tasks, then refused one: {reason}"
         self.statusBar().showMessage(message)
-        QMessageBox.warning(self, "Not everything was queued", message)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Not everything was queued", message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not exec(): this may run inside the dialog's accept
 
     def run_demo_tasks(self, count: int = 60, pool_index: int | None = None) -> None:
-        self.enqueue([PlannedTask(t.fn, t.args, {}, t.label) for t in demo_batch(count)], pool_index)
+        self.enqueue([PlannedTask.of_demo(task) for task in demo_batch(count)], pool_index)
 
     @Slot()
     def _on_run_demo_triggered(self) -> None:
@@ -367,8 +370,10 @@ class MainWindow(PathDropTarget, QMainWindow):
 
     @Slot()
     def open_enqueue_dialog(self) -> EnqueueDialog:
-        pickled = [i for i, pool in enumerate(self.pools) if isinstance(pool, ProcessPool)]
-        dialog = EnqueueDialog([v.name for v in self.views], self.tabs.currentIndex(), self, pickled)
+        def check(index: int, task: PlannedTask) -> None:
+            self.pools[index].check_task(task.fn, task.args, task.kwargs)
+
+        dialog = EnqueueDialog([v.name for v in self.views], self.tabs.currentIndex(), self, check)
         dialog.accepted.connect(lambda: self.enqueue(dialog.planned, dialog.pool_index))
         dialog.open()
         return dialog

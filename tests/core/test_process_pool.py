@@ -42,6 +42,7 @@ from core import (
     TaskError,
     TaskState,
     TaskTimeout,
+    ThreadPool,
     WorkerLost,
     WorkerState,
 )
@@ -513,6 +514,15 @@ def test_a_task_that_cannot_be_pickled_is_refused_at_submit(pool: ProcessPool, e
     for call in (pool.map, pool.imap, pool.imap_unordered):
         with pytest.raises(TypeError, match=r"local_function cannot be sent.*module-level function"):
             call(local_function, range(100))  # in chunks: still about the function
+
+    # Asked beforehand, the pool says the same and queues nothing.
+    with pytest.raises(TypeError, match=r"<lambda> cannot be sent to a worker process"):
+        pool.check_task(lambda: None)
+    with pytest.raises(TypeError, match=r"^the arguments of add cannot be sent"):
+        pool.check_task(process_tasks.add, (threading.Lock(), 1))
+    pool.check_task(process_tasks.add, (1, 2))
+    with ThreadPool(1) as threads:
+        threads.check_task(lambda: None)  # a thread takes anything callable
 
     assert not events.of_kind(E.TASK_SUBMITTED)
     assert pool.stats().submitted == 0

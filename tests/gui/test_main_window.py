@@ -198,7 +198,7 @@ def test_a_function_that_cannot_reach_a_worker_process_is_refused_in_the_dialog(
     dialog.pool_box.setCurrentIndex(1)  # Processes
     dialog.accept()
     assert dialog.isVisible()
-    assert "cannot be sent to a worker process of Processes" in dialog.error_label.text()
+    assert "cannot be sent to a worker process" in dialog.error_label.text()
     assert window.process_pool.stats().submitted == 0
 
     dialog.pool_box.setCurrentIndex(0)  # a thread takes it as it is
