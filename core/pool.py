@@ -336,7 +336,9 @@ class Pool(Executor):
     #: ``_check_task`` (the thread pool needs neither, and skips the call).
     _checks_tasks = False
 
-    def check_task(self, fn: Callable[..., Any], args: Iterable[Any] = (), kwargs: dict | None = None) -> None:
+    def check_task(
+        self, fn: Callable[..., Any], args: Iterable[Any] = (), kwargs: dict | None = None
+    ) -> None:
         """Raise the TypeError that submitting ``fn(*args, **kwargs)`` would
         raise, without queueing anything: say, a process pool's for a task
         that cannot be pickled. A form can refuse a task before it queues a
