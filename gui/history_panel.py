@@ -64,7 +64,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QPushButton,
     QSizePolicy,
@@ -74,7 +73,6 @@ from PySide6.QtWidgets import (
     QTableView,
     QTabWidget,
     QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -86,7 +84,7 @@ from core.store import RunState
 
 from .inspector import Failure, FailureBrowser, FailureGroup, FailureGroupsModel, message_signatures
 from .task_table_model import Column, RowState, TaskFilterProxy, TaskTableModel, format_duration, state_color
-from .tasks_panel import TaskTableView, set_up_task_view
+from .tasks_panel import TaskFilterBar, TaskTableView, set_up_task_view
 
 if TYPE_CHECKING:
     from core.store import RunRecord, Store, TaskRecord
@@ -119,9 +117,6 @@ MAX_TASK_ROWS = 200_000
 ROWS_PER_TICK = 25_000
 #: How often the pump looks at what the jobs found.
 PUMP_INTERVAL_MS = 33
-#: How long the search waits for typing to pause before it filters.
-SEARCH_DELAY_MS = 150
-
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
@@ -560,16 +555,11 @@ class HistoryPanel(QWidget):
         # The live view's table, fed a recorded run (see recorded_changes).
         self.tasks_model = TaskTableModel(max_finished=self.max_task_rows, parent=self)
         self.tasks_proxy = TaskFilterProxy(self.tasks_model, self)
-        self._state_buttons: dict[RowState, QToolButton] = {}
         self._build()
 
         self._pump = QTimer(self)
         self._pump.setInterval(PUMP_INTERVAL_MS)
         self._pump.timeout.connect(self._on_pump_timeout)
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self._on_search_timer_timeout)
 
         if store is None:
             self.set_unavailable("History is off.")
@@ -697,26 +687,13 @@ class HistoryPanel(QWidget):
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 4, 4, 0)
         bar.setSpacing(4)
-        bar.addWidget(QLabel("Show:", page))
-        for state in RowState:
-            button = QToolButton(page)
-            button.setText(state.value)
-            button.setCheckable(True)
-            button.setToolTip(f"Show {state.value} attempts (none checked: every attempt)")
-            button.setObjectName(f"historyStateFilter_{state.name.lower()}")
-            button.toggled.connect(self._on_state_button_toggled)
-            self._state_buttons[state] = button
-            bar.addWidget(button)
-        bar.addSpacing(8)
-        self.search = QLineEdit(page)
-        self.search.setPlaceholderText("Search id, label or result…")
-        self.search.setClearButtonEnabled(True)
-        self.search.setToolTip(
-            "Case-insensitive; matches anywhere in the id, label or result (a failure's result is its error)"
-        )
-        self.search.setMinimumWidth(160)
-        self.search.textChanged.connect(self._on_search_text_changed)
-        bar.addWidget(self.search, 1)
+        self.filter = TaskFilterBar(
+            self.tasks_proxy, bar, page, rows="attempts", name_prefix="historyStateFilter_",
+            search_tip="Case-insensitive; matches anywhere in the id, label or result "
+            "(a failure's result is its error)",
+            search_width=160,
+        )  # fmt: skip
+        self.search = self.filter.search
         self.count_label = QLabel(page)
         self.count_label.setObjectName("historyTaskCount")
         bar.addWidget(self.count_label)
@@ -974,24 +951,9 @@ class HistoryPanel(QWidget):
 
     # -------------------------------------------------------------- filtering
 
-    def _on_state_button_toggled(self, _checked: bool) -> None:
-        states = {state.value for state, button in self._state_buttons.items() if button.isChecked()}
-        self.tasks_proxy.set_states(states or None)
-
     def set_state_filter(self, states: Iterable[RowState | str] | None) -> None:
         """Check the state buttons of ``states`` (None: every state)."""
-        wanted = {RowState(s) for s in states} if states is not None else set()
-        for state, button in self._state_buttons.items():
-            button.blockSignals(True)
-            button.setChecked(state in wanted)
-            button.blockSignals(False)
-        self._on_state_button_toggled(False)
-
-    def _on_search_text_changed(self, _text: str) -> None:
-        self._search_timer.start()  # restarts: filter once typing pauses
-
-    def _on_search_timer_timeout(self) -> None:
-        self.tasks_proxy.set_text(self.search.text())
+        self.filter.set_states(states)
 
     def _on_tasks_rows_changed(self, *_args: Any) -> None:
         total, shown = self.tasks_model.rowCount(), self.tasks_proxy.rowCount()

@@ -12,10 +12,11 @@ and never touches the pool except on a user's request from the context menu
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, QRectF, Qt, QTimer, QUrl
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPoint, QPointF, QRectF, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -282,6 +283,69 @@ def set_up_task_view(
     view.setSortingEnabled(True)
 
 
+class TaskFilterBar(QObject):
+    """The state toggles ("Show: queued running done ...") and the search
+    field over a TaskFilterProxy, added to ``bar``: no toggle checked shows
+    every row; the search filters once typing pauses. The Tasks panel and
+    the history's attempts table use one each."""
+
+    def __init__(
+        self,
+        proxy: TaskFilterProxy,
+        bar: QHBoxLayout,
+        parent: QWidget,
+        *,
+        rows: str,
+        name_prefix: str,
+        search_tip: str,
+        search_width: int,
+    ) -> None:
+        """``rows``: what a row is ("tasks", "attempts"); ``name_prefix``:
+        the toggles' object names, followed by the state's name."""
+        super().__init__(parent)
+        self.proxy = proxy
+        self.buttons: dict[RowState, QToolButton] = {}
+        bar.addWidget(QLabel("Show:", parent))
+        for state in RowState:
+            button = QToolButton(parent)
+            button.setText(state.value)
+            button.setCheckable(True)
+            button.setToolTip(f"Show {state.value} {rows} (none checked: every one)")
+            button.setObjectName(f"{name_prefix}{state.name.lower()}")
+            button.toggled.connect(self._on_button_toggled)
+            self.buttons[state] = button
+            bar.addWidget(button)
+        bar.addSpacing(8)
+        self.search = QLineEdit(parent)
+        self.search.setPlaceholderText("Search id, label or result…")
+        self.search.setClearButtonEnabled(True)
+        self.search.setToolTip(search_tip)
+        self.search.setMinimumWidth(search_width)  # the toggles must not squeeze it to nothing
+        self.search.textChanged.connect(self._on_search_text_changed)
+        bar.addWidget(self.search, 1)
+        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+
+    def set_states(self, states: Iterable[RowState | str] | None) -> None:
+        """Check the toggles of ``states`` (None: every state)."""
+        wanted = {RowState(s) for s in states} if states is not None else set()
+        for state, button in self.buttons.items():
+            button.blockSignals(True)
+            button.setChecked(state in wanted)
+            button.blockSignals(False)
+        self._on_button_toggled(False)
+
+    def _on_button_toggled(self, _checked: bool) -> None:
+        states = {state.value for state, button in self.buttons.items() if button.isChecked()}
+        self.proxy.set_states(states or None)
+
+    def _on_search_text_changed(self, _text: str) -> None:
+        self._search_timer.start()  # restarts: filter once typing pauses
+
+    def _on_search_timer_timeout(self) -> None:
+        self.proxy.set_text(self.search.text())
+
+
 class TasksPanel(QWidget):
     """Every task of ``pool``: filter by state, search, sort, and act on a
     task from its context menu. The window feeds it with ``apply_events``."""
@@ -291,7 +355,6 @@ class TasksPanel(QWidget):
         self.pool = pool
         self.model = TaskTableModel(max_finished=max_finished, task_lookup=pool.task, parent=self)
         self.proxy = TaskFilterProxy(self.model, self)
-        self._state_buttons: dict[RowState, QToolButton] = {}
         self._events_not_shown = 0
 
         self._build_filter_bar()
@@ -304,10 +367,6 @@ class TasksPanel(QWidget):
         layout.addLayout(self._filter_bar)
         layout.addWidget(self.view)
 
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self._on_search_timer_timeout)
         # Run times of running tasks grow between events too: a slow clock
         # moves them on when the pool is quiet.
         self._clock = QTimer(self)
@@ -330,25 +389,11 @@ class TasksPanel(QWidget):
         bar = self._filter_bar = QHBoxLayout()
         bar.setContentsMargins(4, 4, 4, 0)
         bar.setSpacing(4)
-        shown = QLabel("Show:")
-        bar.addWidget(shown)
-        for state in RowState:
-            button = QToolButton(self)
-            button.setText(state.value)
-            button.setCheckable(True)
-            button.setToolTip(f"Show {state.value} tasks (none checked: every task)")
-            button.setObjectName(f"stateFilter_{state.name.lower()}")
-            button.toggled.connect(self._on_state_button_toggled)
-            self._state_buttons[state] = button
-            bar.addWidget(button)
-        bar.addSpacing(8)
-        self.search = QLineEdit(self)
-        self.search.setPlaceholderText("Search id, label or result…")
-        self.search.setClearButtonEnabled(True)
-        self.search.setToolTip("Case-insensitive; matches anywhere in the id, label or result")
-        self.search.textChanged.connect(self._on_search_text_changed)
-        self.search.setMinimumWidth(120)  # the state toggles must not squeeze it to nothing
-        bar.addWidget(self.search, 1)
+        self.filter = TaskFilterBar(
+            self.proxy, bar, self, rows="tasks", name_prefix="stateFilter_",
+            search_tip="Case-insensitive; matches anywhere in the id, label or result", search_width=120,
+        )  # fmt: skip
+        self.search = self.filter.search
         self.count_label = QLabel(self)
         self.count_label.setObjectName("taskCount")
         bar.addWidget(self.count_label)
@@ -507,16 +552,6 @@ class TasksPanel(QWidget):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
 
     # ------------------------------------------------------------ filter bar
-
-    def _on_state_button_toggled(self, _checked: bool) -> None:
-        states = {state.value for state, button in self._state_buttons.items() if button.isChecked()}
-        self.proxy.set_states(states or None)
-
-    def _on_search_text_changed(self, _text: str) -> None:
-        self._search_timer.start()  # restarts: filter once typing pauses
-
-    def _on_search_timer_timeout(self) -> None:
-        self.proxy.set_text(self.search.text())
 
     def _on_clear_button_clicked(self) -> None:
         self.model.clear_finished()
