@@ -62,7 +62,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
@@ -84,7 +83,7 @@ from core.store import RunState
 
 from .inspector import Failure, FailureBrowser, FailureGroup, FailureGroupsModel, message_signatures
 from .task_table_model import Column, RowState, TaskFilterProxy, TaskTableModel, format_duration, state_color
-from .tasks_panel import TaskFilterBar, TaskTableView, set_up_task_view
+from .tasks_panel import TaskFilterBar, TaskTableView, set_up_table, set_up_task_view
 
 if TYPE_CHECKING:
     from core.store import RunRecord, Store, TaskRecord
@@ -487,22 +486,8 @@ def _table(parent: QWidget, model: QAbstractItemModel, widths: Sequence[int]) ->
     measures rows, which keeps 100,000 of them cheap."""
     view = QTableView(parent)
     view.setModel(model)
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setAlternatingRowColors(True)
-    view.setWordWrap(False)
-    view.setShowGrid(False)
-    view.setTextElideMode(Qt.TextElideMode.ElideRight)
-    view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-    rows = view.verticalHeader()
-    rows.setVisible(False)
-    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
+    set_up_table(view, QAbstractItemView.SelectionMode.SingleSelection)
     header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setStretchLastSection(True)
-    header.setHighlightSections(False)
     digit = view.fontMetrics().horizontalAdvance("0")
     for column, chars in enumerate(widths):
         header.resizeSection(column, chars * digit + 16)

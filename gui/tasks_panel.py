@@ -252,18 +252,13 @@ def paint_progress(
     painter.restore()
 
 
-def set_up_task_view(
-    view: TaskTableView, samples: dict[int, str], extra: dict[int, int] | None = None
-) -> None:
-    """How a tasks table looks and behaves, live or in the history: whole
-    rows selected, no editing, fixed row heights (the view never measures
-    rows, which keeps 100,000 of them cheap to scroll), columns fitted to
-    ``samples``, and submission order until a header is clicked (a sorted
-    proxy pays a few comparisons per new row, an unsorted one none; a third
-    click goes back to it)."""
+def set_up_table(view: QTableView, selection: QAbstractItemView.SelectionMode) -> None:
+    """How PoolScope's tables look and behave: whole rows selected, no
+    editing, no wrapping, fixed row heights (the view never measures rows,
+    which keeps 100,000 of them cheap to scroll), the last column stretching."""
     view.setAlternatingRowColors(True)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    view.setSelectionMode(selection)
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.setWordWrap(False)
     view.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -277,7 +272,19 @@ def set_up_task_view(
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     header.setStretchLastSection(True)
     header.setHighlightSections(False)
+
+
+def set_up_task_view(
+    view: TaskTableView, samples: dict[int, str], extra: dict[int, int] | None = None
+) -> None:
+    """How a tasks table looks and behaves, live or in the history: as every
+    table (``set_up_table``), with many rows selectable, columns fitted to
+    ``samples``, and submission order until a header is clicked (a sorted
+    proxy pays a few comparisons per new row, an unsorted one none; a third
+    click goes back to it)."""
+    set_up_table(view, QAbstractItemView.SelectionMode.ExtendedSelection)
     fit_columns(view, samples, extra=extra)
+    header = view.horizontalHeader()
     header.setSortIndicatorClearable(True)
     header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
     view.setSortingEnabled(True)
