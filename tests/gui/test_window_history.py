@@ -105,17 +105,23 @@ def test_the_next_start_offers_the_unfinished_run_and_resumes_it(qtbot, tmp_path
     assert window.store.integrity_check() == ["ok"]
 
 
-def test_retry_failures_from_the_history_runs_them_again_into_the_same_run(qtbot, tmp_path):
+def a_run_whose_three_inputs_failed(qtbot, tmp_path):
+    """A window that ran three inputs which all failed (each fails once),
+    its history panel showing that run: (window, history, run id, inputs)."""
     db = tmp_path / "history.sqlite3"
     inputs = make_inputs(tmp_path / "in", 3)
     window = open_window(qtbot, str(db))
     panel = window.start_job(python_spec("input_failing_once", inputs), 0)
     run_id = window._job_runs[panel].run_id
     assert wait_recorded(qtbot, window, run_id).failed == 3
-
     history = window.history_panel
     history.refresh()
     assert history.select_run(run_id)
+    return window, history, run_id, inputs
+
+
+def test_retry_failures_from_the_history_runs_them_again_into_the_same_run(qtbot, tmp_path):
+    window, history, run_id, inputs = a_run_whose_three_inputs_failed(qtbot, tmp_path)
     qtbot.waitUntil(lambda: history.retry_action.isEnabled(), timeout=WAIT)
     history.retry_action.trigger()
     assert len(window.job_panels) == 2
@@ -127,16 +133,7 @@ def test_retry_failures_from_the_history_runs_them_again_into_the_same_run(qtbot
 
 
 def test_retry_of_one_failure_in_the_history_inspector_runs_only_that_input_again(qtbot, tmp_path):
-    db = tmp_path / "history.sqlite3"
-    inputs = make_inputs(tmp_path / "in", 3)
-    window = open_window(qtbot, str(db))
-    panel = window.start_job(python_spec("input_failing_once", inputs), 0)
-    run_id = window._job_runs[panel].run_id
-    assert wait_recorded(qtbot, window, run_id).failed == 3
-
-    history = window.history_panel
-    history.refresh()
-    assert history.select_run(run_id)
+    window, history, run_id, inputs = a_run_whose_three_inputs_failed(qtbot, tmp_path)
     inspector = history.inspector  # the live inspector's failure browser
     qtbot.waitUntil(lambda: inspector.retry_button.isEnabled(), timeout=WAIT)
     chosen = inspector.current_failure.record
