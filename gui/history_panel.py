@@ -83,7 +83,7 @@ from core.store import RunState
 
 from .inspector import Failure, FailureBrowser, FailureGroup, FailureGroupsModel, message_signatures
 from .task_table_model import Column, RowState, TaskFilterProxy, TaskTableModel, format_duration, state_color
-from .tasks_panel import TaskFilterBar, TaskTableView, set_up_table, set_up_task_view
+from .tasks_panel import COLUMN_SAMPLES, TaskFilterBar, TaskTableView, set_up_table, set_up_task_view
 
 if TYPE_CHECKING:
     from core.store import RunRecord, Store, TaskRecord
@@ -129,18 +129,8 @@ _RUN_STATE_COLORS = {
     RunState.HALTED: state_color(RowState.CANCELLED),
 }
 
-# Column widths of the tasks table: each fits this sample (and its header);
-# Result takes the rest.
-_TASK_COLUMN_SAMPLES = {
-    Column.ID: "999999",
-    Column.LABEL: "a-long-input-name.txt (attempt 2)",
-    Column.STATE: "timed out",
-    Column.WORKER: "99",
-    Column.QUEUED_AT: "00:00:00.000",
-    Column.WAIT: "9 m 59 s",
-    Column.RUN_TIME: "9 m 59 s",
-    Column.PROGRESS: "100 %",
-}
+# The live table's column widths, with a label as the history shows one.
+_TASK_COLUMN_SAMPLES = {**COLUMN_SAMPLES, Column.LABEL: "a-long-input-name.txt (attempt 2)"}
 
 
 def _when(t: float | None) -> str:

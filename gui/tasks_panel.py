@@ -81,9 +81,10 @@ _TEXT_MARGIN = 4
 _FAILURES = frozenset({RowState.FAILED, RowState.TIMED_OUT})
 
 # Column widths: each fits this sample (and its header); Result takes the rest.
-# Tight on purpose: at the window's default size the table is about 740 px
-# wide, and Result must still show.
-_COLUMN_SAMPLES = {
+#: Column widths of a tasks table: each fits this sample (and its header);
+#: Result takes the rest. Tight on purpose: at the window's default size the
+#: table is about 740 px wide, and Result must still show.
+COLUMN_SAMPLES = {
     Column.ID: "999999",
     Column.LABEL: "progress 14 steps #59",
     Column.STATE: "timed out",
@@ -418,7 +419,7 @@ class TasksPanel(QWidget):
 
     def _build_view(self) -> None:
         view = self.view = TaskTableView(self.model, self.proxy, self)
-        set_up_task_view(view, _COLUMN_SAMPLES, extra={Column.PROGRESS: _PROGRESS_TRACK})
+        set_up_task_view(view, COLUMN_SAMPLES, extra={Column.PROGRESS: _PROGRESS_TRACK})
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
 
