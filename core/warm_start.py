@@ -81,10 +81,7 @@ def _start_workers_early(argv: Sequence[str]) -> bool:
     else:
         from .processors import registry
 
-        try:
-            processor = registry.get(name)
-        except KeyError:
-            return False
+        processor = registry.get(name)  # an unknown name raises: False, above
         if (args.pool or processor.pool) != "process":
             return False
         module = processor.function.__module__
